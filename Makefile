@@ -1,0 +1,38 @@
+# ragsync: `make demo` runs the main job, `make test` runs the tests. Each installs what is
+# missing first (scripts/bootstrap.sh). See README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+WITH_MYSQL := $(PY) -m ragsync.demo.mysql_server run --
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+
+.PHONY: demo test lint unit bench airflow bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	@$(WITH_MYSQL) $(PY) -m ragsync.demo.run
+
+test:
+	@scripts/bootstrap.sh --browser
+	@$(WITH_MYSQL) scripts/run-tests.sh $(PYTEST_ARGS)
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check plugins dags tests bench
+	@$(VENV)/bin/mypy
+
+bench: bootstrap
+	@$(WITH_MYSQL) $(PY) bench/extract.py --products 100000
+	@$(WITH_MYSQL) $(PY) bench/deliver.py
+
+airflow: bootstrap
+	@$(WITH_MYSQL) scripts/airflow-standalone.sh
+
+clean:
+	rm -rf .airflow .mysql .run .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""ragsync.receiver."""

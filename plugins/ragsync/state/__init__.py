@@ -1,0 +1,1 @@
+"""The pipeline's own tables: migrations, queue, ledger, breaker, audit log, watermarks."""

@@ -1,0 +1,56 @@
+"""The pipeline's tables: migrations apply once, record their version, and enforce the queue rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import MySQLdb
+import pytest
+
+from ragsync.db import Database
+from ragsync.state.migrations import available_migrations, current_version, uninstall, upgrade
+
+
+def _queue_row(db: Database, status: str, entity_id: str = "1") -> None:
+    now = datetime(2026, 1, 1)
+    db.execute(
+        "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, content_hash,"
+        " next_attempt_at, created_at, updated_at) VALUES ('product', %s, 1, 'save', %s, %s, %s, %s, %s)",
+        (entity_id, status, "0" * 64, now, now, now),
+    )
+
+
+def test_upgrade_is_idempotent_and_records_the_version(db_factory) -> None:
+    db = db_factory("mig")
+    applied = upgrade(db)
+    assert [m.version for m in applied] == [m.version for m in available_migrations()]
+    assert current_version(db) == available_migrations()[-1].version
+    assert upgrade(db) == []
+    tables = {r[0] for r in db.query("SHOW TABLES")}
+    assert {"rag_sync_queue", "rag_sync_ledger", "rag_sync_circuit_breaker", "rag_sync_log",
+            "rag_sync_watermark", "rag_sync_schema_version"} <= tables
+
+
+def test_schema_allows_one_open_row_per_entity_and_store(ragsync_db: Database) -> None:
+    _queue_row(ragsync_db, "pending")
+    with pytest.raises(MySQLdb.IntegrityError):
+        _queue_row(ragsync_db, "failed")
+    # rows being delivered, delivered or dead do not count as open
+    _queue_row(ragsync_db, "processing")
+    _queue_row(ragsync_db, "sent")
+    _queue_row(ragsync_db, "sent")
+    _queue_row(ragsync_db, "dead")
+    _queue_row(ragsync_db, "pending", entity_id="2")
+    assert ragsync_db.scalar("SELECT COUNT(*) FROM rag_sync_queue") == 6
+
+
+def test_claim_index_matches_the_claim_query(ragsync_db: Database) -> None:
+    rows = ragsync_db.query_dicts("SHOW INDEX FROM rag_sync_queue WHERE Key_name = 'RAG_SYNC_QUEUE_CLAIM'")
+    assert [r["Column_name"] for r in sorted(rows, key=lambda r: r["Seq_in_index"])] == [
+        "status", "next_attempt_at", "id"]
+
+
+def test_uninstall_drops_every_ragsync_table(ragsync_db: Database) -> None:
+    uninstall(ragsync_db)
+    assert not [r for r in ragsync_db.query("SHOW TABLES") if r[0].startswith("rag_sync_")]
+    assert current_version(ragsync_db) == 0
