@@ -1,0 +1,158 @@
+"""The reader protocol every entity reader implements, and the pieces readers share.
+
+A reader turns ids of one entity type into per-store-view documents, set-based: each chunk of
+ids costs a fixed number of queries whatever its size. The pipeline only talks to readers
+through :class:`EntityReader`:
+
+* ``iter_id_chunks`` pages through every id of the base table (keyset pagination),
+* ``changed_ids`` / ``existing_ids`` serve incremental capture and delete confirmation,
+* ``read`` builds one chunk: for every id x selected store view a save or a delete document
+  (entities that cannot be built go to ``ReadBatch.problems`` and the rest continue),
+* ``read_all`` streams every chunk with the next one fetched in a background thread.
+
+Promotions use string ids (``"cart-3"``), the others integers: the protocol is generic over
+the id type (``EntityReader[int]``, ``EntityReader[str]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from ragsync.documents.model import ReadBatch
+from ragsync.magento.context import MagentoContext, StoreView
+
+if TYPE_CHECKING:
+    from ragsync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+IdT = TypeVar("IdT", int, str)
+IdT_co = TypeVar("IdT_co", int, str, covariant=True)
+ChunkT = TypeVar("ChunkT")
+RawT = TypeVar("RawT")
+
+DEFAULT_CHUNK_SIZE = 1000
+
+
+class EntityReader(Protocol[IdT]):
+    """Read one entity type from Magento into per-store-view documents, a chunk of ids at a time.
+
+    Constructor: ``Reader(ctx, settings, stores=None, now=None)`` where ``stores`` None means
+    ``settings.stores`` (or every active store view when that is empty) and ``now`` is the
+    capture time (naive UTC; None = the current time) used for date windows and Adobe Commerce
+    row versions.
+    """
+
+    entity_type: str
+
+    def __init__(
+        self,
+        ctx: MagentoContext,
+        settings: Settings,
+        stores: Sequence[StoreView] | None = None,
+        now: datetime | None = None,
+    ) -> None: ...
+
+    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[IdT]]:
+        """Yield the ids of every entity in the base table, ascending, in chunks (keyset pagination)."""
+        ...
+
+    def changed_ids(self, since: datetime, until: datetime | None = None) -> list[IdT]:
+        """Return the ids whose update time is in (since, until] (until None = no upper bound)."""
+        ...
+
+    def existing_ids(self, ids: Sequence[IdT]) -> set[IdT]:
+        """Return which of ``ids`` still exist in the base table."""
+        ...
+
+    def read(self, ids: Sequence[IdT]) -> ReadBatch:
+        """Return a save or delete document for every id x selected store view, plus problems."""
+        ...
+
+    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
+        """Yield one ReadBatch per chunk of every entity, the next chunk prefetched in the background."""
+        ...
+
+
+def reader_stores(
+    ctx: MagentoContext, settings: Settings, stores: Sequence[StoreView] | None = None
+) -> list[StoreView]:
+    """Return the store views a reader covers: ``stores`` if given, else ``settings.stores``, else all active."""
+    if stores is not None:
+        return list(stores)
+    return ctx.select_stores(settings.stores)
+
+
+def keyset_chunks(
+    fetch_page: Callable[[IdT | None, int], Sequence[IdT]], chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[list[IdT]]:
+    """Yield pages of ids from ``fetch_page(after, limit)`` until a short page (keyset pagination)."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    after: IdT | None = None
+    while True:
+        page = list(fetch_page(after, chunk_size))
+        if page:
+            yield page
+            after = page[-1]
+        if len(page) < chunk_size:
+            return
+
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetched(
+    chunks: Iterable[ChunkT], fetch: Callable[[ChunkT], RawT], depth: int = 1, name: str = "ragsync-prefetch"
+) -> Iterator[RawT]:
+    """Yield ``fetch(chunk)`` for every chunk, computed in a background thread ``depth`` chunks ahead.
+
+    The thread does all of the iteration of ``chunks`` and every ``fetch`` (so database access stays
+    on one thread at a time), the caller builds documents meanwhile. An exception in the thread is
+    re-raised in the caller; closing the generator early stops the thread.
+    """
+    results: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set() or not put(fetch(chunk)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(_Failure(exc))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = results.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
