@@ -1,0 +1,324 @@
+"""The sync use-cases: full sync with safe deletes, incremental capture, and manual syncs of given ids.
+
+Readers turn Magento rows into documents chunk by chunk; the queue drops what the ledger
+already has and keeps one open row per entity. A full sync also turns ledger entries that it
+did not produce into deletes, but only after the base tables confirm the entity is gone and
+only while the run stays under ``reconcile.max_delete_fraction``; otherwise it queues no delete
+at all and fails loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ragsync.db import Database
+from ragsync.documents.model import Document, ReadBatch
+from ragsync.errors import ConfigError, RagSyncError
+from ragsync.magento.base import EntityReader
+from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.settings import Settings
+from ragsync.state.audit import AuditLog
+from ragsync.state.clock import Clock, SystemClock
+from ragsync.state.ledger import Ledger
+from ragsync.state.queue import QueueRepository
+from ragsync.state.runs import SyncRuns
+from ragsync.state.watermarks import Watermarks
+
+log = logging.getLogger(__name__)
+
+ENTITY_TYPES = ("product", "category", "cms_page", "cms_block", "promotion")
+CAPTURE_OVERLAP = timedelta(minutes=2)
+CHUNK_SIZE = 1000
+
+
+class DeleteLimitExceeded(RagSyncError):
+    """A full sync would delete more than ``reconcile.max_delete_fraction`` of a type's documents."""
+
+
+@dataclass
+class SyncResult:
+    """What one sync of one entity type did."""
+
+    entity_type: str
+    kind: str
+    documents: int = 0
+    saves: int = 0
+    deletes: int = 0
+    queued: int = 0
+    replaced: int = 0
+    skipped: int = 0
+    reconciled_deletes: int = 0
+    problems: list[str] = field(default_factory=list)
+    problem_ids: set[str] = field(default_factory=set)
+    dry_run_documents: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+    def counts(self) -> dict[str, int]:
+        """Return the numeric counts (for the run record and the audit log)."""
+        return {
+            "documents": self.documents, "saves": self.saves, "deletes": self.deletes, "queued": self.queued,
+            "replaced": self.replaced, "skipped": self.skipped, "reconciled_deletes": self.reconciled_deletes,
+            "problems": len(self.problems),
+        }
+
+    def summary(self) -> str:
+        """Return a one-line human summary."""
+        return (f"{self.entity_type} {self.kind} sync: {self.documents} documents ({self.saves} saves, "
+                f"{self.deletes} deletes), {self.queued} queued, {self.replaced} replaced pending, "
+                f"{self.skipped} unchanged, {self.reconciled_deletes} removed entities, "
+                f"{len(self.problems)} problems")
+
+
+def is_type_enabled(settings: Settings, entity_type: str) -> bool:
+    """Return whether an entity type is switched on in the settings."""
+    section = {
+        "product": settings.products, "category": settings.categories, "cms_page": settings.cms_pages,
+        "cms_block": settings.cms_blocks, "promotion": settings.promotions,
+    }[entity_type]
+    return bool(section.enabled)
+
+
+def make_reader(entity_type: str, ctx: MagentoContext, settings: Settings,
+                stores: Sequence[StoreView] | None, now: datetime | None) -> EntityReader:
+    """Return the reader of an entity type."""
+    if entity_type == "product":
+        from ragsync.magento.products import ProductReader
+        return ProductReader(ctx, settings, stores, now)
+    if entity_type == "category":
+        from ragsync.magento.categories import CategoryReader
+        return CategoryReader(ctx, settings, stores, now)
+    if entity_type == "cms_page":
+        from ragsync.magento.cms import CmsPageReader
+        return CmsPageReader(ctx, settings, stores, now)
+    if entity_type == "cms_block":
+        from ragsync.magento.cms import CmsBlockReader
+        return CmsBlockReader(ctx, settings, stores, now)
+    if entity_type == "promotion":
+        from ragsync.magento.promotions import PromotionReader
+        return PromotionReader(ctx, settings, stores, now)
+    raise ConfigError(f"unknown entity type {entity_type!r}; allowed: {', '.join(ENTITY_TYPES)}")
+
+
+def parse_ids(entity_type: str, ids: Iterable[Any] | str | None) -> list[Any] | None:
+    """Validate ids given by a user: integers, or ``cart-N``/``catalog-N`` for promotions."""
+    if ids is None:
+        return None
+    if isinstance(ids, str):
+        ids = [part.strip() for part in ids.split(",") if part.strip()]
+    parsed: list[Any] = []
+    for raw in ids:
+        text = str(raw).strip()
+        if entity_type == "promotion":
+            kind, _, number = text.partition("-")
+            if kind in ("cart", "catalog") and number.isdigit():
+                parsed.append(f"{kind}-{int(number)}")
+                continue
+            raise ConfigError(f"invalid promotion id {text!r}: use cart-<rule_id> or catalog-<rule_id>, e.g. cart-3")
+        if isinstance(raw, bool) or not text.isdigit() or int(text) <= 0:
+            raise ConfigError(f"invalid {entity_type} id {text!r}: ids are positive whole numbers, e.g. 12,57")
+        parsed.append(int(text))
+    if not parsed:
+        raise ConfigError(f"no {entity_type} ids given")
+    return list(dict.fromkeys(parsed))
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+class SyncService:
+    """Run syncs of one Magento database into one ragsync database."""
+
+    def __init__(self, magento: Database, ragsync: Database, settings: Settings,
+                 clock: Clock | None = None) -> None:
+        self.magento = magento
+        self.ragsync = ragsync
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.ctx = MagentoContext(magento)
+        self.queue = QueueRepository(ragsync, self.clock)
+        self.ledger = Ledger(ragsync)
+        self.audit = AuditLog(ragsync, self.clock)
+        self.runs = SyncRuns(ragsync, self.clock)
+
+    def stores(self, wanted: Sequence[str | int] | str | None = None) -> list[StoreView]:
+        """Resolve the store filter of a run (param, else settings.stores, else all active)."""
+        if isinstance(wanted, str | int):
+            wanted = [wanted]
+        return self.ctx.select_stores(list(wanted or self.settings.stores))
+
+    def _enqueue(self, documents: list[Document], result: SyncResult, source: str, force: bool) -> None:
+        if not documents:
+            return
+        outcome = self.queue.enqueue(documents, source=source, force=force)
+        result.queued += outcome.queued
+        result.replaced += outcome.replaced
+        result.skipped += outcome.skipped_unchanged + outcome.skipped_dead + outcome.skipped_absent_delete
+
+    def _consume(self, batch: ReadBatch, result: SyncResult, dry_run: bool) -> None:
+        result.documents += len(batch.documents)
+        for doc in batch.documents:
+            if doc.action == "save":
+                result.saves += 1
+            else:
+                result.deletes += 1
+        for problem in batch.problems:
+            result.problems.append(str(problem))
+            result.problem_ids.add(problem.entity_id)
+            log.warning("skipped %s", problem)
+        if dry_run:
+            for doc in batch.documents:
+                item = doc.item()
+                result.dry_run_documents.append(item)
+                log.info("dry run: %s %s store %s %s hash %s", doc.type, doc.id, doc.store_id, doc.action, doc.hash[:12])
+
+    def sync(self, entity_type: str, ids: Sequence[Any] | None = None,
+             stores: Sequence[str | int] | str | None = None, force: bool = False, dry_run: bool = False,
+             kind: str | None = None) -> SyncResult:
+        """Sync one entity type: given ids exactly (no reconcile), or everything with reconcile."""
+        ids = parse_ids(entity_type, ids)
+        views = self.stores(stores)
+        kind = kind or ("manual" if ids is not None else "full")
+        source = "manual" if ids is not None else "full"
+        now = self.clock.now()
+        reader = make_reader(entity_type, self.ctx, self.settings, views, now)
+        result = SyncResult(entity_type, kind)
+        run_id = None if dry_run else self.runs.start(entity_type, kind)
+        if run_id is not None:
+            self.audit.write("sync_started", f"{entity_type} {kind} sync started", entity_type=entity_type,
+                             details={"ids": len(ids) if ids else None, "stores": [v.code for v in views],
+                                      "force": force})
+        try:
+            if ids is not None:
+                for chunk in _chunks(ids, CHUNK_SIZE):
+                    batch = reader.read(chunk)
+                    self._consume(batch, result, dry_run)
+                    if not dry_run:
+                        self._enqueue(batch.documents, result, source, force)
+            else:
+                self._full(reader, views, result, dry_run, force)
+        except Exception as exc:
+            if run_id is not None:
+                status = "aborted" if isinstance(exc, DeleteLimitExceeded) else "failed"
+                self.runs.finish(run_id, status, result.counts(), str(exc))
+                self.audit.write("sync_finished", f"{entity_type} {kind} sync {status}: {exc}", level="error",
+                                 entity_type=entity_type, details=result.counts())
+            raise
+        result.message = result.summary()
+        if run_id is not None:
+            self.runs.finish(run_id, "success", result.counts(), result.message)
+            self.audit.write("sync_finished", result.message, entity_type=entity_type, details=result.counts())
+        log.info("%s", result.message)
+        return result
+
+    def _full(self, reader: EntityReader, views: Sequence[StoreView], result: SyncResult, dry_run: bool,
+              force: bool) -> None:
+        produced: set[tuple[str, int]] = set()
+        held_deletes: list[Document] = []
+        for batch in reader.read_all(CHUNK_SIZE):
+            self._consume(batch, result, dry_run)
+            for doc in batch.documents:
+                produced.add((doc.id, doc.store_id))
+            if dry_run:
+                continue
+            self._enqueue([d for d in batch.documents if d.action == "save"], result, "full", force)
+            held_deletes.extend(d for d in batch.documents if d.action == "delete")
+        for entity_id in result.problem_ids:
+            # an entity that could not be read is not gone: keep what the backend has
+            for view in views:
+                produced.add((entity_id, view.store_id))
+        if dry_run:
+            return
+        gone = self._confirmed_gone(reader, views, produced)
+        result.reconciled_deletes = len(gone)
+        live = self.ledger.live_count(reader.entity_type, [v.store_id for v in views])
+        live_deletes = self._live_keys(reader.entity_type, [d.key for d in held_deletes]) + len(gone)
+        limit = self.settings.reconcile.max_delete_fraction
+        if live and live_deletes / live > limit:
+            raise DeleteLimitExceeded(
+                f"{reader.entity_type} full sync would delete {live_deletes} of {live} live documents "
+                f"({live_deletes / live:.0%}), more than reconcile.max_delete_fraction={limit:.0%}; "
+                "no delete was queued. If this is intended (e.g. a catalog clean-up), raise "
+                "reconcile.max_delete_fraction in the ragsync_config Variable for one run."
+            )
+        now = self.clock.now()
+        for chunk in _chunks(held_deletes, CHUNK_SIZE):
+            self._enqueue(chunk, result, "full", force=False)
+        for keys in _chunks(gone, CHUNK_SIZE):
+            deletes = [Document.delete(reader.entity_type, eid, sid, now) for eid, sid in keys]
+            self._enqueue(deletes, result, "reconcile", force=False)
+
+    def _live_keys(self, entity_type: str, keys: Sequence[tuple[str, str, int]]) -> int:
+        live = 0
+        for chunk in _chunks(list(keys), CHUNK_SIZE):
+            hashes = self.ledger.delivered_hashes(chunk)
+            live += sum(1 for value in hashes.values() if value and not value[1])
+        return live
+
+    def _confirmed_gone(self, reader: EntityReader, views: Sequence[StoreView],
+                        produced: set[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Return ledger keys (id, store) not produced whose entity is confirmed absent from Magento."""
+        store_ids = [v.store_id for v in views]
+        candidates = [(eid, sid) for (_t, eid, sid) in self.ledger.keys(reader.entity_type, store_ids, live_only=True)
+                      if (eid, sid) not in produced]
+        if not candidates:
+            return []
+        gone: list[tuple[str, int]] = []
+        for chunk in _chunks(candidates, CHUNK_SIZE):
+            typed = [_typed_id(reader.entity_type, eid) for eid, _ in chunk]
+            existing = {str(i) for i in reader.existing_ids(typed)}
+            gone.extend((eid, sid) for eid, sid in chunk if eid not in existing)
+        return gone
+
+    def capture(self, entity_type: str) -> SyncResult:
+        """Queue what changed since the watermark (with overlap) and deletes of removed entities."""
+        watermarks = Watermarks(self.ragsync)
+        views = self.stores()
+        until = self.magento_now()
+        since = watermarks.get(entity_type)
+        reader = make_reader(entity_type, self.ctx, self.settings, views, self.clock.now())
+        result = SyncResult(entity_type, "incremental")
+        if since is None:
+            ids: list[Any] = [i for chunk in reader.iter_id_chunks(CHUNK_SIZE) for i in chunk]
+        else:
+            ids = list(reader.changed_ids(since - CAPTURE_OVERLAP, until))
+        for chunk in _chunks(ids, CHUNK_SIZE):
+            batch = reader.read(chunk)
+            self._consume(batch, result, dry_run=False)
+            self._enqueue(batch.documents, result, "incremental", force=False)
+        removed = self._removed_since_delivery(reader, views)
+        result.reconciled_deletes = len(removed)
+        now = self.clock.now()
+        for chunk in _chunks(removed, CHUNK_SIZE):
+            self._enqueue([Document.delete(entity_type, eid, sid, now) for eid, sid in chunk], result,
+                          "incremental", force=False)
+        watermarks.set(entity_type, until)
+        result.message = result.summary()
+        if result.queued or result.problems:
+            log.info("%s", result.message)
+        return result
+
+    def _removed_since_delivery(self, reader: EntityReader, views: Sequence[StoreView]) -> list[tuple[str, int]]:
+        """Return live ledger keys whose entity no longer exists in Magento (one query per 1,000 ids)."""
+        store_ids = [v.store_id for v in views]
+        keys = [(eid, sid) for (_t, eid, sid) in self.ledger.keys(reader.entity_type, store_ids, live_only=True)]
+        removed: list[tuple[str, int]] = []
+        for chunk in _chunks(keys, CHUNK_SIZE * 5):
+            typed = list({_typed_id(reader.entity_type, eid) for eid, _ in chunk})
+            existing = {str(i) for i in reader.existing_ids(typed)}
+            removed.extend((eid, sid) for eid, sid in chunk if eid not in existing)
+        return removed
+
+    def magento_now(self) -> datetime:
+        """Return Magento's database clock in UTC (the watermark follows the clock that writes updated_at)."""
+        value = self.magento.scalar("SELECT UTC_TIMESTAMP(6)")
+        return value if isinstance(value, datetime) else self.clock.now()
+
+
+def _typed_id(entity_type: str, entity_id: str) -> Any:
+    return entity_id if entity_type == "promotion" else int(entity_id)
