@@ -1,1 +1,1 @@
-"""ragsync.delivery."""
+"""Delivery to the RAG backend: the webhook hook (signing, HTTP), batch bodies, response classes and retry policy."""

@@ -1,0 +1,300 @@
+"""The RAG backend's webhook as an Airflow hook: signed POSTs over one reused session, never raising on HTTP.
+
+Connection ``ragsync_webhook`` (type ``http``):
+
+* host: the webhook URL with its scheme, e.g. ``https://rag.example.com/api/webhooks/magento``;
+  the split form also works: schema ``https``, host ``rag.example.com/api/webhooks/magento``,
+  port ``8443`` (no schema means ``https``);
+* password: the API secret that signs every request;
+* extra: ``tenant_id`` (sent as ``X-Tenant-ID``), ``timeout`` (seconds, default 30), ``verify``
+  (TLS certificate verification: true, false or a CA bundle path; default true).
+
+Every request states its timeout, follows no redirects, and carries the seed's headers, the
+tenant and the Standard Webhooks trio. The body is the exact bytes that were signed. Neither the
+secret nor a signature nor a body is ever logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+
+from ragsync import USER_AGENT
+from ragsync.delivery.batching import new_batch_id
+from ragsync.documents.model import canonical_json, iso_utc
+from ragsync.errors import ConnectionNotConfiguredError
+from ragsync.signing import signed_headers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_RESPONSE_TEXT = 2000
+TENANT_HEADER = "X-Tenant-ID"
+ENVIRONMENT_HEADER = "X-Environment"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where and how to POST: URL, secret (never shown in repr), tenant, timeout, TLS verification."""
+
+    url: str
+    secret: str = field(repr=False)
+    tenant_id: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    verify: bool | str = True
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConnectionNotConfiguredError(
+                f"the webhook URL must be absolute, http:// or https://, got {safe_url(self.url)!r}")
+        if not self.secret:
+            raise ConnectionNotConfiguredError(
+                "the webhook connection has no API secret: put it in the connection's password")
+        if not self.timeout or self.timeout <= 0:
+            raise ConnectionNotConfiguredError(f"the webhook timeout must be > 0 seconds, got {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class DeliveryResponse:
+    """What came back from one POST: a status, or ``status=None`` with an ``error_kind``."""
+
+    status: int | None
+    text: str = ""
+    retry_after: str | None = None
+    elapsed: float = 0.0
+    error_kind: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Return True for a 2xx answer."""
+        return self.status is not None and 200 <= self.status <= 299
+
+    def describe(self) -> str:
+        """Return a one-line description for the queue's last_error and the audit log."""
+        if self.status is None:
+            return f"{self.error_kind or 'error'}: {self.text}".strip()
+        return f"HTTP {self.status}: {self.text}".strip() if self.text else f"HTTP {self.status}"
+
+
+def safe_url(url: str) -> str:
+    """Return the URL without credentials, query or fragment (for messages and logs)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _as_bool_or_path(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return True
+    text = str(value).strip()
+    if text.lower() in ("true", "yes", "1", "on", ""):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    return text  # a CA bundle path
+
+
+def url_from_connection(host: str | None, schema: str | None = None, port: int | None = None) -> str:
+    """Return the webhook URL from a connection's host (full URL) or its schema/host/port parts."""
+    host = (host or "").strip()
+    if not host:
+        raise ConnectionNotConfiguredError(
+            "the ragsync_webhook connection has no host: set it to the webhook URL, "
+            "e.g. https://rag.example.com/api/webhooks/magento")
+    if "://" in host:
+        url = host
+        if port and urlsplit(url).port is None:
+            parts = urlsplit(url)
+            url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+        return url
+    scheme = (schema or "https").strip().lower()
+    if scheme not in ("http", "https"):
+        # Airflow's http connections use `schema` for the scheme; anything else is a mistake.
+        raise ConnectionNotConfiguredError(
+            f"the ragsync_webhook connection's schema must be http or https (or empty), got {schema!r}")
+    name, slash, path = host.partition("/")
+    netloc = f"{name}:{port}" if port else name
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
+class RagWebhookHook(BaseHook):
+    """POST signed ragsync webhook bodies to the RAG backend named by an Airflow connection."""
+
+    conn_name_attr = "ragsync_webhook_conn_id"
+    default_conn_name = "ragsync_webhook"
+    conn_type = "http"
+    hook_name = "RAG Sync Webhook"
+
+    def __init__(self, ragsync_webhook_conn_id: str = default_conn_name, environment: str = "production") -> None:
+        super().__init__()
+        self.ragsync_webhook_conn_id = ragsync_webhook_conn_id
+        self.environment = environment
+        self._config: WebhookConfig | None = None
+        self._session: requests.Session | None = None
+
+    @classmethod
+    def from_values(
+        cls,
+        url: str,
+        secret: str,
+        tenant_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        verify: bool | str = True,
+        environment: str = "production",
+    ) -> RagWebhookHook:
+        """Build a hook from plain values, without an Airflow connection (tests, CLI, benchmarks)."""
+        hook = cls(environment=environment)
+        hook._config = WebhookConfig(url, secret, tenant_id or None, float(timeout), verify)
+        return hook
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return how Airflow's connection form shows this hook's fields."""
+        return {
+            "hidden_fields": ["login"],
+            "relabeling": {"host": "Webhook URL", "password": "API secret"},
+            "placeholders": {
+                "host": "https://rag.example.com/api/webhooks/magento",
+                "extra": json.dumps({"tenant_id": "my-tenant", "timeout": 30, "verify": True}),
+            },
+        }
+
+    @property
+    def config(self) -> WebhookConfig:
+        """Return the URL, secret and options, reading the Airflow connection on first use."""
+        if self._config is None:
+            self._config = self._config_from_connection()
+        return self._config
+
+    def _config_from_connection(self) -> WebhookConfig:
+        try:
+            conn = self.get_connection(self.ragsync_webhook_conn_id)
+        except Exception as exc:  # AirflowNotFoundException and friends
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.ragsync_webhook_conn_id!r} is not defined ({type(exc).__name__}). "
+                f"Create it with `airflow connections add {self.ragsync_webhook_conn_id} --conn-type http "
+                "--conn-host https://rag.example.com/api/webhooks/magento --conn-password <secret> "
+                "--conn-extra '{\"tenant_id\": \"...\"}'`."
+            ) from None
+        extra = conn.extra_dejson or {}
+        timeout = extra.get("timeout", DEFAULT_TIMEOUT_SECONDS)
+        try:
+            timeout_seconds = float(timeout)
+        except (TypeError, ValueError):
+            raise ConnectionNotConfiguredError(
+                f"the {self.ragsync_webhook_conn_id} connection's extra timeout must be seconds, got {timeout!r}"
+            ) from None
+        tenant = extra.get("tenant_id")
+        return WebhookConfig(
+            url=url_from_connection(conn.host, conn.schema, conn.port),
+            secret=conn.password or "",
+            tenant_id=str(tenant) if tenant not in (None, "") else None,
+            timeout=timeout_seconds,
+            verify=_as_bool_or_path(extra.get("verify", True)),
+        )
+
+    @property
+    def url(self) -> str:
+        """Return the webhook URL (may hold credentials or tokens: use :func:`safe_url` to show it)."""
+        return self.config.url
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's one requests session (connection pooling and keep-alive across batches)."""
+        if self._session is None:
+            config = self.config
+            session = requests.Session()
+            session.verify = config.verify
+            session.max_redirects = 0
+            session.headers.update({
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                ENVIRONMENT_HEADER: self.environment,
+            })
+            if config.tenant_id:
+                session.headers[TENANT_HEADER] = config.tenant_id
+            self._session = session
+        return self._session
+
+    def post_body(self, body: bytes, msg_id: str, timestamp: int | None = None) -> DeliveryResponse:
+        """POST ``body`` signed with the secret; return the outcome without raising on HTTP or network errors."""
+        config = self.config
+        session = self.get_conn()
+        headers = signed_headers(body, config.secret, msg_id, timestamp)
+        started = time.monotonic()
+        try:
+            response = session.post(config.url, data=body, headers=headers, timeout=config.timeout,
+                                    allow_redirects=False)
+        except requests.exceptions.Timeout as exc:
+            return self._no_response("timeout", exc, started, msg_id, len(body))
+        except requests.exceptions.SSLError as exc:
+            return self._no_response("tls", exc, started, msg_id, len(body))
+        except requests.exceptions.ConnectionError as exc:
+            return self._no_response("connection", exc, started, msg_id, len(body))
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            return self._no_response("invalid_url", exc, started, msg_id, len(body))
+        except requests.exceptions.RequestException as exc:
+            return self._no_response("error", exc, started, msg_id, len(body))
+        elapsed = time.monotonic() - started
+        raw = response.content[: MAX_RESPONSE_TEXT * 4]
+        text = raw.decode(response.encoding or "utf-8", errors="replace")[:MAX_RESPONSE_TEXT].strip()
+        log.debug("POST %s: %d bytes, webhook-id %s -> HTTP %d in %.0f ms",
+                  safe_url(config.url), len(body), msg_id, response.status_code, elapsed * 1000)
+        return DeliveryResponse(response.status_code, text, response.headers.get("Retry-After"), elapsed)
+
+    def _no_response(self, kind: str, exc: Exception, started: float, msg_id: str, size: int) -> DeliveryResponse:
+        elapsed = time.monotonic() - started
+        reason = f"{type(exc).__name__} after {elapsed:.1f} s"
+        if kind == "timeout":
+            reason = f"no answer within {self.config.timeout:g} s ({type(exc).__name__})"
+        log.info("POST %s: %d bytes, webhook-id %s -> %s", safe_url(self.config.url), size, msg_id, reason)
+        return DeliveryResponse(None, reason, None, elapsed, kind)
+
+    def ping_body(self, now: datetime | None = None) -> tuple[bytes, str]:
+        """Return a signed-ready ping body and its message id."""
+        moment = now or datetime.now(UTC).replace(tzinfo=None)
+        msg_id = new_batch_id(moment)
+        body = canonical_json({"type": "ping", "batch_id": msg_id, "timestamp": iso_utc(moment),
+                               "message": "ragsync connection test"})
+        return body.encode("utf-8"), msg_id
+
+    def test_connection(self) -> tuple[bool, str]:
+        """POST a signed ping and return ``(ok, message)``; a 2xx answer is success."""
+        try:
+            config = self.config
+        except Exception as exc:  # noqa: BLE001 - configuration problems are the message
+            return False, str(exc)
+        body, msg_id = self.ping_body()
+        response = self.post_body(body, msg_id)
+        where = safe_url(config.url)
+        if response.ok:
+            return True, f"Connection OK: {where} answered HTTP {response.status} in {response.elapsed * 1000:.0f} ms"
+        if response.status is None:
+            return False, f"Cannot reach {where}: {response.describe()}"
+        hint = ""
+        if response.status in (401, 403):
+            hint = " (the API secret or the tenant id is likely wrong)"
+        elif 300 <= response.status <= 399:
+            hint = " (redirects are not followed: use the final URL)"
+        elif response.status == 404:
+            hint = " (check the webhook URL's path)"
+        return False, f"{where} answered {response.describe()[:300]}{hint}"
+
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None

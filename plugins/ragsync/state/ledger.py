@@ -1,0 +1,174 @@
+"""What the backend has (``rag_sync_ledger``): per entity and store, the hash last delivered.
+
+The ledger is what lets a resync queue nothing when nothing changed, keeps a dead document from
+being revived until its content changes, and tells a delete whether there is anything to delete.
+It is only ever written by delivery (sent, failed, dead) and never truncated by normal operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ragsync.db import Database
+from ragsync.state.clock import Clock, SystemClock
+
+Key = tuple[str, str, int]
+LOOKUP_CHUNK = 1000
+MAX_ERROR_CHARS = 2000
+
+
+class LedgerRow(Protocol):
+    """What the ledger needs from a delivered or failed queue row."""
+
+    @property
+    def entity_type(self) -> str: ...
+    @property
+    def entity_id(self) -> str: ...
+    @property
+    def store_id(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """The ledger's state of one entity in one store view."""
+
+    delivered_hash: str | None
+    is_tombstone: bool
+    failed_hash: str | None
+    failed_status: str | None
+
+    @property
+    def live(self) -> bool:
+        """Return True when the backend holds a (non-deleted) document for this key."""
+        return self.delivered_hash is not None and not self.is_tombstone
+
+
+def key_tuples_sql(count: int) -> str:
+    """Return ``(%s, %s, %s), ...`` for ``count`` (type, id, store) keys."""
+    return ", ".join(["(%s, %s, %s)"] * count)
+
+
+def flatten_keys(keys: Sequence[Key]) -> list[Any]:
+    """Return the keys as one flat parameter list."""
+    return [part for key in keys for part in key]
+
+
+class Ledger:
+    """Read and write the delivery ledger."""
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    def lookup(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
+        """Return the full ledger entry of each known key (one primary-key query per chunk of 1,000)."""
+        unique = list(dict.fromkeys((str(t), str(i), int(s)) for t, i, s in keys))
+        found: dict[Key, LedgerEntry] = {}
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start:start + LOOKUP_CHUNK]
+            rows = self.db.query(
+                "SELECT entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status"
+                " FROM rag_sync_ledger WHERE (entity_type, entity_id, store_id) IN (" + key_tuples_sql(len(chunk))
+                + ")",
+                flatten_keys(chunk),
+            )
+            for t, i, s, delivered, tomb, failed, failed_status in rows:
+                found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status)
+        return found
+
+    def delivered_hashes(self, keys: Iterable[Key]) -> dict[Key, tuple[str, bool]]:
+        """Return ``key -> (delivered hash, is_tombstone)`` for every key delivered at least once."""
+        return {
+            key: (entry.delivered_hash, entry.is_tombstone)
+            for key, entry in self.lookup(keys).items()
+            if entry.delivered_hash is not None
+        }
+
+    def record_sent(self, rows: Sequence[LedgerRow], at: datetime | None = None) -> int:
+        """Record that the backend now has these documents (a delete leaves a tombstone)."""
+        if not rows:
+            return 0
+        when = at or self.clock.now()
+        return self.db.executemany(
+            "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at,"
+            " is_tombstone, failed_hash, failed_status, failed_at, failed_error)"
+            " VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)"
+            " ON DUPLICATE KEY UPDATE delivered_hash = VALUES(delivered_hash), delivered_at = VALUES(delivered_at),"
+            " is_tombstone = VALUES(is_tombstone), failed_hash = NULL, failed_status = NULL, failed_at = NULL,"
+            " failed_error = NULL",
+            [(r.entity_type, r.entity_id, r.store_id, r.content_hash, when, int(r.action == "delete"))
+             for r in rows],
+        )
+
+    def record_failed(self, rows: Sequence[LedgerRow], status: str, error: str | None = None,
+                      at: datetime | None = None) -> int:
+        """Record the hash of a failed (``failed``) or given-up (``dead``) delivery attempt."""
+        if status not in ("failed", "dead"):
+            raise ValueError(f"ledger failure status must be failed or dead; got {status!r}")
+        if not rows:
+            return 0
+        when = at or self.clock.now()
+        message = (error or "")[:MAX_ERROR_CHARS] or None
+        return self.db.executemany(
+            "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at,"
+            " is_tombstone, failed_hash, failed_status, failed_at, failed_error)"
+            " VALUES (%s, %s, %s, NULL, NULL, 0, %s, %s, %s, %s)"
+            " ON DUPLICATE KEY UPDATE failed_hash = VALUES(failed_hash), failed_status = VALUES(failed_status),"
+            " failed_at = VALUES(failed_at), failed_error = VALUES(failed_error)",
+            [(r.entity_type, r.entity_id, r.store_id, r.content_hash, status, when, message) for r in rows],
+        )
+
+    def live_count(self, entity_type: str | None = None, store_ids: Sequence[int] | None = None) -> int:
+        """Return how many documents the backend holds (delivered and not deleted), optionally per type/stores."""
+        where = ["is_tombstone = 0", "delivered_hash IS NOT NULL"]
+        params: list[Any] = []
+        if entity_type is not None:
+            where.append("entity_type = %s")
+            params.append(entity_type)
+        if store_ids is not None:
+            if not store_ids:
+                return 0
+            where.append("store_id IN (" + ", ".join(["%s"] * len(store_ids)) + ")")
+            params.extend(store_ids)
+        return int(self.db.scalar("SELECT COUNT(*) FROM rag_sync_ledger WHERE " + " AND ".join(where), params) or 0)
+
+    def live_counts(self) -> dict[str, int]:
+        """Return live documents per entity type."""
+        rows = self.db.query(
+            "SELECT entity_type, COUNT(*) FROM rag_sync_ledger WHERE is_tombstone = 0 AND delivered_hash IS NOT NULL"
+            " GROUP BY entity_type")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def keys(self, entity_type: str, store_ids: Sequence[int] | None = None, live_only: bool = True,
+             page_size: int = 5000) -> Iterator[Key]:
+        """Yield the ``(type, id, store_id)`` keys of a type (only live documents unless ``live_only=False``).
+
+        Streamed in keyset pages over the primary key, so no long-running query or transaction holds
+        the table while the caller (reconciliation) works through the keys.
+        """
+        stores = list(store_ids) if store_ids is not None else None
+        if stores == []:
+            return
+        live_clause = " AND is_tombstone = 0 AND delivered_hash IS NOT NULL" if live_only else ""
+        store_clause = (" AND store_id IN (" + ", ".join(["%s"] * len(stores)) + ")") if stores is not None else ""
+        last_id, last_store = "", -1
+        while True:
+            params: list[Any] = [entity_type, last_id, last_id, last_store, *(stores or []), page_size]
+            rows = self.db.query(
+                "SELECT entity_id, store_id FROM rag_sync_ledger"
+                " WHERE entity_type = %s AND (entity_id > %s OR (entity_id = %s AND store_id > %s))"
+                + live_clause + store_clause + " ORDER BY entity_id, store_id LIMIT %s",
+                params,
+            )
+            for entity_id, store_id in rows:
+                yield (entity_type, entity_id, int(store_id))
+            if len(rows) < page_size:
+                return
+            last_id, last_store = rows[-1][0], int(rows[-1][1])
