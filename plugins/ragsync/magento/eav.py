@@ -30,7 +30,8 @@ Rules (NOTES.md section 1), applied in :meth:`EavValues.get`:
   which readers turn into a :class:`~ragsync.documents.model.Problem` for that entity only.
 
 Chunks are selected with :class:`IdSelection`: ``BETWEEN first AND last`` for a dense,
-keyset-paginated chunk (faster than ``IN`` lists, design section 12), an ``IN`` list for scattered ids.
+keyset-paginated chunk (faster than ``IN`` lists, design section 12), an ``IN`` list for scattered ids;
+:class:`SubquerySelection` selects ids with a subquery (children of a chunk's parents).
 """
 
 from __future__ import annotations
@@ -111,6 +112,33 @@ class IdSelection:
     def contains(self, entity_id: int) -> bool:
         """Return True when ``entity_id`` is one of the ids."""
         return entity_id in self.id_set
+
+
+@dataclass(frozen=True)
+class SubquerySelection:
+    """Ids selected by a SQL subquery (``column IN (SELECT ...)``), e.g. the children of a chunk's parents."""
+
+    subquery: str
+    params: tuple[Any, ...] = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def sql(self, column: str) -> tuple[str, list[Any]]:
+        """Return ``column IN (subquery)`` and its params."""
+        return f"{column} IN ({self.subquery})", list(self.params)
+
+    @property
+    def exact(self) -> bool:
+        """Return True: the subquery selects exactly the wanted ids."""
+        return True
+
+    def contains(self, entity_id: int) -> bool:
+        """Return True (rows are already limited by the subquery)."""
+        return True
+
+
+Selection = IdSelection | SubquerySelection
 
 
 def staging_version(now: datetime | None) -> int:
@@ -239,7 +267,7 @@ def value_query(
     entity_table: str,
     value_table: str,
     attributes: Sequence[Attribute],
-    selection: IdSelection,
+    selection: Selection,
     store_ids: Iterable[int],
     now: datetime | None = None,
 ) -> tuple[str, list[Any]]:
@@ -277,7 +305,7 @@ def load_values(
     ctx: MagentoContext,
     entity_table: str,
     attributes: Iterable[Attribute],
-    selection: IdSelection | Iterable[int],
+    selection: Selection | Iterable[int],
     store_ids: Iterable[int],
     now: datetime | None = None,
 ) -> EavValues:
@@ -287,14 +315,14 @@ def load_values(
     ``catalog_category_entity``); ``now`` picks the Adobe Commerce row version (None = now).
     Global attributes (``is_global = 1``) are only read at store 0.
     """
-    if not isinstance(selection, IdSelection):
+    if not isinstance(selection, IdSelection | SubquerySelection):
         selection = IdSelection.of(selection)
     attrs = {a.code: a for a in attributes if a.backend_type != "static"}
     stores = tuple(sorted(set(store_ids) | {0}))
     values = EavValues(attributes=attrs, store_ids=stores)
     if not selection or not attrs:
         return values
-    filter_ids = None if selection.exact else selection.id_set
+    filter_ids = None if selection.exact or not isinstance(selection, IdSelection) else selection.id_set
     text_ids = {a.attribute_id for a in attrs.values() if a.backend_type in TEXT_BACKENDS}
     global_ids = {a.attribute_id for a in attrs.values() if a.is_global == 1}
     rows, invalid = values.rows, values.invalid
