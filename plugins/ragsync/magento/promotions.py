@@ -1,0 +1,404 @@
+"""The promotion reader: cart price rules (``cart-<rule_id>``) and catalog price rules (``catalog-<rule_id>``).
+
+Set-based: a chunk of ids costs at most :data:`QUERIES_PER_CHUNK` statements whatever its size,
+two per rule kind present in the chunk: the rules themselves, and one ``UNION ALL`` of their
+websites, customer groups, store labels and (cart rules, when ``include_coupon_codes`` is on)
+primary coupon codes.
+
+Which rules belong to a store view: the rule's kind is selected by ``promotions.type``, it is
+active, assigned to the store view's website, and the store view's local date today (in its
+``general/locale/timezone``) lies inside ``[from_date, to_date]``, both ends inclusive and NULL
+meaning open. Everything else that the reader is asked about is a delete for that store view.
+
+Rules carry no timestamps in Magento: :meth:`PromotionReader.changed_ids` returns every rule
+of both kinds and the content hash decides what is queued (a rule that starts or ends today
+changes membership without any row changing). ``data.updated_at`` is therefore null.
+
+Ids: :meth:`PromotionReader.iter_id_chunks` pages through the kinds that ``promotions.type``
+selects (``reader.kinds``), so a run limited to cart rules never produces catalog-rule deletes;
+``read`` answers for any id (a kind that is not selected reads as a delete) and
+``existing_ids`` reports what exists in Magento whatever the setting, so reconciliation never
+removes rules that merely were not read. Adobe Commerce: ``salesrule``/``catalogrule`` and their
+website and customer-group tables are keyed by ``row_id``; the row version active at ``now`` is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ragsync.documents.markdown import html_to_markdown
+from ragsync.documents.model import Document, Problem, ReadBatch
+from ragsync.documents.render import discount_sentence, promotion_content
+from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text, format_price
+from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
+from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.magento.eav import current_version_condition
+
+if TYPE_CHECKING:
+    from ragsync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CART = "cart"
+CATALOG = "catalog"
+KINDS = (CART, CATALOG)
+RULE_TABLES = {CART: "salesrule", CATALOG: "catalogrule"}
+KINDS_BY_TYPE = {"both": (CART, CATALOG), "cart": (CART,), "catalog": (CATALOG,)}
+
+COUPON_NONE = 1
+COUPON_SPECIFIC = 2
+COUPON_AUTO = 3
+# salesrule.simple_free_shipping (Magento_OfflineShipping): 1 = matching items only, 2 = whole shipment
+FREE_SHIPPING = {0: None, 1: "matching_items", 2: "whole_shipment"}
+QUERIES_PER_CHUNK = 2 * len(KINDS)
+
+
+def promotion_id(kind: str, rule_id: int) -> str:
+    """Return the document id of a rule: ``cart-<rule_id>`` or ``catalog-<rule_id>``."""
+    return f"{kind}-{int(rule_id)}"
+
+
+def parse_promotion_id(value: object) -> tuple[str, int] | None:
+    """Return (kind, rule_id) of a promotion id such as ``cart-3``, or None when it is not one."""
+    kind, _, number = str(value).strip().partition("-")
+    if kind in KINDS and number.isdigit() and int(number) > 0:
+        return kind, int(number)
+    return None
+
+
+def local_date(moment: datetime, timezone: str) -> date:
+    """Return the calendar date of a naive-UTC moment in a store view's timezone (UTC when unknown)."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown timezone %r: comparing rule dates in UTC", timezone)
+        zone = ZoneInfo("UTC")
+    return moment.replace(tzinfo=UTC).astimezone(zone).date()
+
+
+@dataclass
+class _Rule:
+    kind: str
+    rule_id: int
+    name: bytes | str | None
+    description: bytes | str | None
+    from_date: date | None
+    to_date: date | None
+    is_active: bool
+    sort_order: int
+    stop_rules_processing: bool
+    simple_action: str | None
+    discount_amount: Any
+    discount_qty: Any = None
+    discount_step: int = 0
+    apply_to_shipping: bool = False
+    coupon_type: int = COUPON_NONE
+    use_auto_generation: bool = False
+    free_shipping: int = 0
+    websites: set[int] = field(default_factory=set)
+    customer_groups: set[int] = field(default_factory=set)
+    labels: dict[int, bytes | str | None] = field(default_factory=dict)
+    coupon_code: bytes | str | None = None
+
+
+@dataclass
+class PromotionChunk:
+    """The raw rows of one chunk of promotion ids (building documents needs no database)."""
+
+    ids: list[str]
+    parsed: dict[str, tuple[str, int] | None] = field(default_factory=dict)
+    rules: dict[tuple[str, int], _Rule] = field(default_factory=dict)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return None
+
+
+class PromotionReader:
+    """Read cart and catalog price rules into per-store-view promotion documents (see the module docstring)."""
+
+    entity_type = "promotion"
+
+    def __init__(
+        self,
+        ctx: MagentoContext,
+        settings: Settings,
+        stores: Sequence[StoreView] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.stores = reader_stores(ctx, settings, stores)
+        if now is not None and now.tzinfo is not None:
+            now = now.astimezone(UTC).replace(tzinfo=None)
+        self.now = now or datetime.now(UTC).replace(tzinfo=None)
+        self.store_ids = [s.store_id for s in self.stores]
+        self.kinds: tuple[str, ...] = KINDS_BY_TYPE[settings.promotions.type]
+        """The rule kinds ``promotions.type`` selects: what ``iter_id_chunks`` pages through."""
+        self.include_coupon_codes = settings.promotions.include_coupon_codes
+        self._lock = threading.RLock()
+
+    # --- what every chunk shares ------------------------------------------------------------
+    @cached_property
+    def has_free_shipping_column(self) -> bool:
+        """Return True when ``salesrule.simple_free_shipping`` exists (Magento_OfflineShipping installed)."""
+        return bool(self.ctx.db.scalar(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()"
+            " AND table_name = %s AND column_name = 'simple_free_shipping'",
+            (self.ctx.db.prefix + RULE_TABLES[CART],),
+        ))
+
+    def prepare(self) -> None:
+        """Read what every chunk shares (edition, websites, customer groups) on the calling thread."""
+        with self._lock:
+            _ = (self.ctx.link_fields, self.ctx.websites, self.ctx.customer_groups, self.has_free_shipping_column)
+
+    # --- ids ----------------------------------------------------------------------------------
+    def _rule_ids(self, kind: str, after: int | None, limit: int | None) -> list[int]:
+        table = RULE_TABLES[kind]
+        version_sql, version_params = current_version_condition(self.ctx, "r", self.now)
+        sql = (f"SELECT r.rule_id FROM {self.ctx.t(table)} r WHERE r.rule_id > %s AND {version_sql}"
+               f" ORDER BY r.rule_id")
+        params: list[Any] = [after or 0, *version_params]
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with self._lock:
+            return [int(r[0]) for r in self.ctx.db.query(sql, params)]
+
+    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[str]]:
+        """Yield the ids of every rule of the selected kinds (cart rules first), ``chunk_size`` at a time."""
+        for kind in self.kinds:
+            for chunk in keyset_chunks(partial(self._rule_ids, kind), chunk_size):
+                yield [promotion_id(kind, rule_id) for rule_id in chunk]
+
+    def changed_ids(self, since: datetime, until: datetime | None = None) -> list[str]:
+        """Return every rule of both kinds: rules have no timestamps, the content hash decides what changed."""
+        return [promotion_id(kind, rule_id) for kind in KINDS for rule_id in self._rule_ids(kind, None, None)]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Return which of ``ids`` name a rule that exists in Magento (whatever ``promotions.type`` says)."""
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for value in ids:
+            parsed = parse_promotion_id(value)
+            if parsed is not None:
+                wanted[parsed[0]].add(parsed[1])
+        found: set[str] = set()
+        for kind, rule_ids in wanted.items():
+            version_sql, version_params = current_version_condition(self.ctx, "r", self.now)
+            with self._lock:
+                rows = self.ctx.db.query(
+                    f"SELECT r.rule_id FROM {self.ctx.t(RULE_TABLES[kind])} r"
+                    f" WHERE r.rule_id IN ({_placeholders(len(rule_ids))}) AND {version_sql}",
+                    [*sorted(rule_ids), *version_params],
+                )
+            found.update(promotion_id(kind, int(r[0])) for r in rows)
+        return {value for value in ids if (p := parse_promotion_id(value)) and promotion_id(*p) in found}
+
+    # --- reading --------------------------------------------------------------------------------
+    def read(self, ids: Sequence[str]) -> ReadBatch:
+        """Return a save or delete document for every id x store view (problems listed apart)."""
+        self.prepare()
+        return self.build(self.fetch(ids))
+
+    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
+        """Yield a ReadBatch per chunk of every rule of the selected kinds, the next chunk fetched in the background."""
+        self.prepare()
+        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name="ragsync-promotions"):
+            yield self.build(chunk)
+
+    def fetch(self, ids: Sequence[str]) -> PromotionChunk:
+        """Read the raw rows of a chunk of promotion ids: two statements per rule kind in the chunk."""
+        chunk = PromotionChunk(ids=[str(i) for i in dict.fromkeys(ids)])
+        wanted: dict[str, list[int]] = defaultdict(list)
+        for value in chunk.ids:
+            parsed = parse_promotion_id(value)
+            chunk.parsed[value] = parsed
+            if parsed is not None and parsed[1] not in wanted[parsed[0]]:
+                wanted[parsed[0]].append(parsed[1])
+        with self._lock:
+            for kind in KINDS:
+                if wanted.get(kind):
+                    self._fetch_rules(chunk, kind, sorted(wanted[kind]))
+                    self._fetch_relations(chunk, kind, sorted(wanted[kind]))
+        return chunk
+
+    def _fetch_rules(self, chunk: PromotionChunk, kind: str, rule_ids: list[int]) -> None:
+        columns = ("r.rule_id, CAST(r.name AS BINARY), CAST(r.description AS BINARY), r.from_date, r.to_date,"
+                   " r.is_active, r.sort_order, r.stop_rules_processing, r.simple_action, r.discount_amount")
+        if kind == CART:
+            shipping = "r.simple_free_shipping" if self.has_free_shipping_column else "0"
+            columns += (", r.discount_qty, r.discount_step, r.apply_to_shipping, r.coupon_type,"
+                        f" r.use_auto_generation, {shipping}")
+        version_sql, version_params = current_version_condition(self.ctx, "r", self.now)
+        rows = self.ctx.db.query(
+            f"SELECT {columns} FROM {self.ctx.t(RULE_TABLES[kind])} r"
+            f" WHERE r.rule_id IN ({_placeholders(len(rule_ids))}) AND {version_sql}",
+            [*rule_ids, *version_params],
+        )
+        for row in rows:
+            rule = _Rule(
+                kind=kind, rule_id=int(row[0]), name=row[1], description=row[2],
+                from_date=_as_date(row[3]), to_date=_as_date(row[4]), is_active=bool(row[5]),
+                sort_order=int(row[6] or 0), stop_rules_processing=bool(row[7]),
+                simple_action=row[8], discount_amount=row[9],
+            )
+            if kind == CART:
+                rule.discount_qty = row[10]
+                rule.discount_step = int(row[11] or 0)
+                rule.apply_to_shipping = bool(row[12])
+                rule.coupon_type = int(row[13] or COUPON_NONE)
+                rule.use_auto_generation = bool(row[14])
+                rule.free_shipping = int(row[15] or 0)
+            chunk.rules[(kind, rule.rule_id)] = rule
+
+    def _fetch_relations(self, chunk: PromotionChunk, kind: str, rule_ids: list[int]) -> None:
+        """Read websites, customer groups, labels and primary coupons of the chunk's rules in one statement."""
+        t = self.ctx.t
+        table = RULE_TABLES[kind]
+        link = self.ctx.link_field(table)
+        ids_sql = _placeholders(len(rule_ids))
+        version_sql, version_params = current_version_condition(self.ctx, "r", self.now)
+        parts = [
+            f"SELECT 'website', r.rule_id, x.website_id, NULL FROM {t(table + '_website')} x"
+            f" JOIN {t(table)} r ON r.{link} = x.{link} WHERE r.rule_id IN ({ids_sql}) AND {version_sql}",
+            f"SELECT 'group', r.rule_id, x.customer_group_id, NULL FROM {t(table + '_customer_group')} x"
+            f" JOIN {t(table)} r ON r.{link} = x.{link} WHERE r.rule_id IN ({ids_sql}) AND {version_sql}",
+        ]
+        params: list[Any] = [*rule_ids, *version_params, *rule_ids, *version_params]
+        if kind == CART:
+            stores = sorted({0, *self.store_ids})
+            parts.append(
+                f"SELECT 'label', l.rule_id, l.store_id, CAST(l.label AS BINARY) FROM {t('salesrule_label')} l"
+                f" WHERE l.rule_id IN ({ids_sql}) AND l.store_id IN ({_placeholders(len(stores))})"
+            )
+            params += [*rule_ids, *stores]
+            if self.include_coupon_codes:
+                parts.append(
+                    f"SELECT 'coupon', c.rule_id, c.coupon_id, CAST(c.code AS BINARY) FROM {t('salesrule_coupon')} c"
+                    f" WHERE c.rule_id IN ({ids_sql}) AND c.is_primary = 1"
+                )
+                params += rule_ids
+        rows = self.ctx.db.query(" UNION ALL ".join(parts), params)
+        for what, rule_id, key, text in rows:
+            rule = chunk.rules.get((kind, int(rule_id)))
+            if rule is None:
+                continue
+            if what == "website":
+                rule.websites.add(int(key))
+            elif what == "group":
+                rule.customer_groups.add(int(key))
+            elif what == "label":
+                rule.labels[int(key)] = text
+            elif what == "coupon":
+                rule.coupon_code = text
+
+    # --- building -------------------------------------------------------------------------------
+    def build(self, chunk: PromotionChunk) -> ReadBatch:
+        """Turn the rows of one chunk into documents (no database access)."""
+        batch = ReadBatch()
+        for value in chunk.ids:
+            parsed = chunk.parsed.get(value)
+            if parsed is None:
+                batch.problems.append(Problem(self.entity_type, value, None,
+                                              "not a promotion id: use cart-<rule_id> or catalog-<rule_id>"))
+                continue
+            kind, rule_id = parsed
+            doc_id = promotion_id(kind, rule_id)
+            rule = chunk.rules.get(parsed) if kind in self.kinds else None
+            for store in self.stores:
+                if rule is None or not self._belongs(rule, store):
+                    batch.documents.append(Document.delete(self.entity_type, doc_id, store.store_id, self.now))
+                    continue
+                try:
+                    data = self._data(rule, store)
+                    document = Document(self.entity_type, doc_id, store.store_id, "save", data, self.now)
+                    check_document_size(document)
+                except ContentError as exc:
+                    batch.problems.append(Problem(self.entity_type, doc_id, store.store_id, exc.reason))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the run
+                    log.exception("promotion %s store %s could not be built", doc_id, store.store_id)
+                    batch.problems.append(
+                        Problem(self.entity_type, doc_id, store.store_id, f"{type(exc).__name__}: {exc}"))
+                    continue
+                batch.documents.append(document)
+        return batch
+
+    def _belongs(self, rule: _Rule, store: StoreView) -> bool:
+        """Return True when the rule is active, on the store's website and inside its dates in the store's today."""
+        if not rule.is_active or store.website_id not in rule.websites:
+            return False
+        today = local_date(self.now, store.timezone)
+        return (rule.from_date is None or rule.from_date <= today) and (rule.to_date is None or today <= rule.to_date)
+
+    def _label(self, rule: _Rule, store: StoreView, name: str) -> str:
+        """Return the store label of a cart rule (store view, else default label), else the rule name."""
+        if rule.kind == CART:
+            for store_id in (store.store_id, 0):
+                label = clean_text(decode_text(rule.labels.get(store_id), "label"))
+                if label:
+                    return label
+        return name
+
+    def _data(self, rule: _Rule, store: StoreView) -> dict[str, Any]:
+        name = clean_text(decode_text(rule.name, "name"))
+        description = html_to_markdown(decode_text(rule.description, "description")) or None
+        amount = format_price(rule.discount_amount) or 0.0
+        action = rule.simple_action or "by_percent"
+        cart = rule.kind == CART
+        discount_qty = format_price(rule.discount_qty) if cart else None
+        discount: dict[str, Any] = {
+            "simple_action": action,
+            "amount": amount,
+            "sentence": discount_sentence(action, amount, store.currency, rule.discount_step if cart else 0,
+                                          discount_qty or None),
+        }
+        if cart:
+            discount["discount_qty"] = discount_qty or None
+            discount["discount_step"] = rule.discount_step
+        coupon_code = None
+        if (cart and self.include_coupon_codes and rule.coupon_type == COUPON_SPECIFIC
+                and not rule.use_auto_generation):
+            coupon_code = clean_text(decode_text(rule.coupon_code, "coupon code")) or None
+        data: dict[str, Any] = {
+            "store_code": store.code,
+            "locale": store.locale,
+            "updated_at": None,
+            "rule_type": rule.kind,
+            "name": name,
+            "description": description,
+            "label": self._label(rule, store, name),
+            "from_date": rule.from_date.isoformat() if rule.from_date else None,
+            "to_date": rule.to_date.isoformat() if rule.to_date else None,
+            "discount": discount,
+            "currency": store.currency,
+            "coupon_required": cart and rule.coupon_type != COUPON_NONE,
+            "coupon_code": coupon_code,
+            "customer_groups": [self.ctx.customer_groups[g] for g in sorted(rule.customer_groups)
+                                if g in self.ctx.customer_groups],
+            "websites": [self.ctx.websites[w] for w in sorted(rule.websites) if w in self.ctx.websites],
+            "sort_order": rule.sort_order,
+            "stop_rules_processing": rule.stop_rules_processing,
+        }
+        if cart:
+            data["apply_to_shipping"] = rule.apply_to_shipping
+            data["free_shipping"] = FREE_SHIPPING.get(rule.free_shipping)
+        data["content"] = promotion_content(data)
+        return data
