@@ -3,14 +3,22 @@
 Every reader that renders Magento markup (CMS pages and blocks, category and product
 descriptions) builds one :class:`~ragsync.documents.directives.DirectiveContext` per store view
 with :func:`directive_context`. Blocks referenced by a CMS-block widget or ``{{block id=...}}``
-come from a :class:`BlockLibrary`: every active block assigned to "All Store Views" (store 0) or
-to one of the reader's store views, read with **one query on first use** and then served from
-memory, so resolving widgets never costs a query per widget, per entity or per chunk.
+come from a :class:`BlockLibrary`: the CMS blocks of the shop, read with **one query on first
+use** and then served from memory, so resolving widgets never costs a query per widget, per
+entity or per chunk.
 
 Lookup follows Magento's ``Cms\\Model\\ResourceModel\\Block::load`` with a store set: a numeric
-reference is a ``block_id``, anything else an ``identifier``; only active blocks assigned to
-store 0 or to the store view count, and a block assigned to the store view itself wins over one
-assigned to all store views (then the lowest block_id, deterministically).
+reference is a ``block_id``, anything else an ``identifier`` (compared case-insensitively, as
+MySQL does); only active blocks assigned to store 0 or to the store view are shown, and a block
+assigned to the store view itself wins over one assigned to all store views (then the lowest
+block_id, deterministically). What the resolver answers:
+
+* the block's raw HTML when the block is shown in that store view;
+* ``""`` when the block exists but is not shown there (inactive, or assigned to other store
+  views): Magento renders nothing, silently, and so does ragsync; disabling a banner block or
+  keeping it to one store view is how merchants hide it, not a mistake worth a problem;
+* None when no block has that id or identifier (a typo or a deleted block): the directive
+  renderer reports it, and the document is still produced.
 """
 
 from __future__ import annotations
@@ -58,28 +66,36 @@ def has_block_directive(text: str | None) -> bool:
 
 @dataclass(frozen=True)
 class LibraryBlock:
-    """One active CMS block as the library holds it."""
+    """One CMS block as the library holds it."""
 
     block_id: int
     identifier: str
-    content: str | None
-    """Raw HTML (None when the stored bytes are not valid UTF-8: see ``invalid``)."""
+    is_active: bool
     store_ids: frozenset[int]
+    content: str | None
+    """Raw HTML of an active block (None when inactive or when the stored bytes are not valid UTF-8)."""
     invalid: str | None = None
+
+    def shown_in(self, store_id: int) -> bool:
+        """Return True when Magento shows this block in the store view."""
+        return self.is_active and (0 in self.store_ids or store_id in self.store_ids)
 
 
 class BlockLibrary:
-    """The active CMS blocks of some store views, loaded with one query on first use.
+    """The CMS blocks of the shop, read with one query on first use; call it as a :data:`BlockResolver`.
 
-    Call it as a :data:`BlockResolver`: ``library(store_id, "footer-links")``. ``lock`` is the
-    reader's database lock when the library may be loaded from another thread than the one
-    fetching chunks (one connection is never used by two threads at once).
+    ``library(store_id, "footer-links")`` returns the HTML of the block shown in that store view
+    (see the module docstring for ``""`` and None). ``store_ids`` are the store views the reader
+    renders for: every block is known (to tell a hidden block from an unknown one), but only the
+    content of active blocks shown in store 0 or one of these store views is read. ``now`` picks the
+    Adobe Commerce row version. ``lock`` is the reader's database lock when the library may be loaded
+    from another thread than the one fetching chunks (one connection is never used by two threads at once).
     """
 
     def __init__(
         self,
         ctx: MagentoContext,
-        store_ids: Iterable[int],
+        store_ids: Iterable[int] = (),
         now: datetime | None = None,
         lock: threading.RLock | None = None,
     ) -> None:
@@ -97,7 +113,7 @@ class BlockLibrary:
         return self._by_id is not None
 
     def load(self) -> None:
-        """Read every active block of store 0 and the library's store views (one query; later calls do nothing)."""
+        """Read every block with its store views (one query; later calls do nothing)."""
         if self._by_id is not None:
             return
         with self._load_lock:
@@ -109,53 +125,62 @@ class BlockLibrary:
             stores = ", ".join(["%s"] * len(self.store_ids))
             with self._lock:
                 rows = self.ctx.db.query(
-                    f"SELECT b.block_id, b.identifier, CAST(b.content AS BINARY), s.store_id"
-                    f" FROM {t('cms_block')} b JOIN {t('cms_block_store')} s ON s.{link} = b.{link}"
-                    f" WHERE b.is_active = 1 AND s.store_id IN ({stores}) AND {version_sql}"
-                    f" ORDER BY b.block_id",
+                    f"SELECT b.block_id, b.identifier, b.is_active, s.store_id,"
+                    f" CASE WHEN b.is_active = 1 AND s.store_id IN ({stores}) THEN CAST(b.content AS BINARY) END"
+                    f" FROM {t('cms_block')} b LEFT JOIN {t('cms_block_store')} s ON s.{link} = b.{link}"
+                    f" WHERE {version_sql} ORDER BY b.block_id, s.store_id",
                     [*self.store_ids, *version_params],
                 )
-            raw: dict[int, tuple[str, bytes | str | None, set[int]]] = {}
-            for block_id, identifier, content, store_id in rows:
-                entry = raw.setdefault(int(block_id), (str(identifier or ""), content, set()))
-                entry[2].add(int(store_id))
+            raw: dict[int, tuple[str, bool, list[bytes | str | None], set[int]]] = {}
+            for block_id, identifier, is_active, store_id, content in rows:
+                entry = raw.setdefault(int(block_id), (str(identifier or ""), bool(is_active), [None], set()))
+                if store_id is not None:
+                    entry[3].add(int(store_id))
+                if content is not None:
+                    entry[2][0] = content
             by_id: dict[int, LibraryBlock] = {}
             by_identifier: dict[str, list[LibraryBlock]] = {}
-            for block_id, (identifier, content, stores_of_block) in raw.items():
-                text, invalid = decode_bytes(content)
+            for block_id, (identifier, is_active, content, stores_of_block) in raw.items():
+                text, invalid = decode_bytes(content[0])
                 if invalid:
                     log.warning("CMS block %s: %s; widgets that include it render nothing", block_id, invalid)
-                block = LibraryBlock(block_id, identifier, text, frozenset(stores_of_block), invalid)
+                block = LibraryBlock(block_id, identifier, is_active, frozenset(stores_of_block), text, invalid)
                 by_id[block_id] = block
-                by_identifier.setdefault(identifier, []).append(block)
+                by_identifier.setdefault(identifier.strip().casefold(), []).append(block)
             self._by_identifier = by_identifier
             self._by_id = by_id
-            log.debug("loaded %d active CMS blocks for directive rendering", len(by_id))
+            log.debug("loaded %d CMS blocks for directive rendering", len(by_id))
 
-    def find(self, store_id: int, reference: str | int) -> LibraryBlock | None:
-        """Return the block a widget or ``{{block}}`` with this id or identifier shows in a store view."""
+    def candidates(self, reference: str | int) -> list[LibraryBlock]:
+        """Return every block a reference names: the block with that id, or the blocks with that identifier."""
         self.load()
         assert self._by_id is not None
         wanted = str(reference).strip()
         if not wanted:
-            return None
+            return []
         if wanted.isdigit():
             block = self._by_id.get(int(wanted))
-            if block is not None and (0 in block.store_ids or store_id in block.store_ids):
-                return block
-            return None
+            return [] if block is None else [block]
+        return list(self._by_identifier.get(wanted.casefold(), ()))
+
+    def find(self, store_id: int, reference: str | int) -> LibraryBlock | None:
+        """Return the block a widget or ``{{block}}`` with this id or identifier shows in a store view."""
         best: LibraryBlock | None = None
-        for block in self._by_identifier.get(wanted, ()):
+        for block in self.candidates(reference):
+            if not block.shown_in(store_id):
+                continue
             if store_id in block.store_ids:
                 return block  # ascending block_id: the first store-specific block wins
-            if best is None and 0 in block.store_ids:
+            if best is None:
                 best = block
         return best
 
     def content(self, store_id: int, reference: str | int) -> str | None:
-        """Return the raw HTML of the block a reference shows in a store view (None when there is none)."""
+        """Return the HTML a reference shows in a store view: "" when the block is hidden there, None when unknown."""
         block = self.find(store_id, reference)
-        return None if block is None else block.content
+        if block is not None:
+            return block.content
+        return "" if self.candidates(reference) else None
 
     def __call__(self, store_id: int, reference: str) -> str | None:
         return self.content(store_id, reference)
