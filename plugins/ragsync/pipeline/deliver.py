@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from ragsync.db import Database
@@ -37,6 +38,7 @@ from ragsync.state.queue import QueueRepository, QueueRow
 log = logging.getLogger(__name__)
 
 PROBE_BATCH_SIZE = 1
+CLAIM_BATCHES = 4  # batches leased per claim transaction: fewer commits, still a short lease
 AUTH_HINT = "the API secret or the tenant id is likely wrong"
 GONE_HINT = "the endpoint is gone (HTTP 410): check the webhook URL"
 
@@ -62,89 +64,157 @@ class DeliverResult:
         return asdict(self)
 
 
-class _Run:
-    """The state of one delivery run (one worker)."""
+@dataclass
+class _Batch:
+    """Claimed rows that go out in one request; ``probe`` when it is the breaker's probe."""
 
-    def __init__(self, db: Database, hook: RagWebhookHook, settings: Settings, clock: Clock, worker: str) -> None:
+    rows: list[QueueRow]
+    probe: bool = False
+    batch_id: str = ""
+    body: bytes = b""
+    future: Future[DeliveryResponse] | None = None
+
+
+class _Run:
+    """One delivery run (one worker): a sender thread POSTs, the calling thread claims and settles.
+
+    Every POST goes through a single sender thread, so a worker never has two requests in flight;
+    while one is in flight, the calling thread settles the previous batch and claims the next one,
+    so the database round trips and commits overlap with the backend's processing time. The
+    database connection is only ever used by the calling thread.
+    """
+
+    def __init__(self, db: Database, hook: RagWebhookHook, settings: Settings, clock: Clock, worker: str,
+                 shard: int | None, shards: int | None, time_budget_seconds: float) -> None:
         self.hook = hook
         self.settings = settings
         self.clock = clock
         self.worker = worker
+        self.shard = shard
+        self.shards = shards
         self.queue = QueueRepository(db, clock, settings.queue)
         self.breaker = CircuitBreaker(db, safe_url(hook.url), settings.breaker, clock)
         self.result = DeliverResult()
+        self.unsettled: dict[int, QueueRow] = {}
+        self.lease_seconds = settings.queue.stuck_after_minutes * 60
+        self.started = time.monotonic()
+        self.deadline = self.started + time_budget_seconds
+        self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-deliver-{worker}")
 
-    def send(self, rows: Sequence[QueueRow], probe: bool, unsettled: dict[int, QueueRow]) -> bool:
-        """POST one batch and settle it; return False when delivery must stop (breaker open)."""
+    # -- claiming ---------------------------------------------------------------------------------
+
+    def claim(self) -> tuple[list[_Batch], str | None]:
+        """Return the next batches to send, or a reason to stop."""
+        if time.monotonic() >= self.deadline:
+            return [], "time_budget"
+        decision = self.breaker.allow()
+        if decision.stop:
+            return [], "breaker_open"
+        queue_settings = self.settings.queue
+        limit = PROBE_BATCH_SIZE if decision.probe else queue_settings.batch_size
+        claim = self.queue.claim_due(limit if decision.probe else limit * CLAIM_BATCHES, self.lease_seconds,
+                                     shard=self.shard, shards=self.shards)
+        if not claim:
+            if decision.probe and decision.probe_token:
+                self.breaker.release_probe(decision.probe_token)
+            return [], "queue_empty"
+        self.unsettled.update((row.id, row) for row in claim.rows)
+        return [_Batch(rows, decision.probe)
+                for rows in split_by_limits(claim.rows, limit, queue_settings.max_batch_bytes)], None
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def start(self, batch: _Batch) -> _Batch:
+        """Build, sign and hand the batch to the sender thread."""
         now = self.clock.now()
-        batch_id = new_batch_id(now)
-        body = build_body([r.document for r in rows], batch_id, now)
-        response = self.hook.post_body(body, batch_id)
+        batch.batch_id = new_batch_id(now)
+        batch.body = build_body([r.document for r in batch.rows], batch.batch_id, now)
+        batch.future = self.sender.submit(self.hook.post_body, batch.body, batch.batch_id)
         self.result.batches += 1
+        return batch
+
+    def wait(self, batch: _Batch) -> DeliveryResponse:
+        """Return the batch's response once the sender has it."""
+        assert batch.future is not None
+        return batch.future.result()
+
+    # -- settling ---------------------------------------------------------------------------------
+
+    def settle(self, batch: _Batch, response: DeliveryResponse) -> bool:
+        """Settle a batch by its response; return False when delivery must stop (breaker open)."""
+        rows = batch.rows
         outcome = classify_response(response.status, response.error_kind)
-        log.debug("batch %s: %d item(s), %d bytes -> %s (%s) in %.0f ms", batch_id, len(rows), len(body),
-                  response.status if response.status is not None else response.error_kind, outcome.value,
-                  response.elapsed * 1000)
-        details = {"worker": self.worker, "bytes": len(body), "elapsed_ms": round(response.elapsed * 1000, 1)}
+        log.debug("batch %s: %d item(s), %d bytes -> %s (%s) in %.0f ms", batch.batch_id, len(rows),
+                  len(batch.body), response.status if response.status is not None else response.error_kind,
+                  outcome.value, response.elapsed * 1000)
+        details = {"worker": self.worker, "bytes": len(batch.body),
+                   "elapsed_ms": round(response.elapsed * 1000, 1)}
 
         if outcome is Outcome.SENT:
-            settled = self.queue.settle_sent(rows, batch_id, response.status, details)
-            self._account(settled.sent, rows, unsettled, stale=settled.stale)
+            settled = self.queue.settle_sent(rows, batch.batch_id, response.status, details)
+            self._done(rows, settled.stale)
             self.result.sent += settled.sent
             self.breaker.record_success()
             return True
 
         if outcome is Outcome.SPLIT:
-            if probe:
+            if batch.probe:
                 self.breaker.record_success()  # the endpoint is up and judging content
             if len(rows) == 1:
-                settled = self.queue.settle_dead(rows, response.status, response.describe(), batch_id)
+                settled = self.queue.settle_dead(rows, response.status, response.describe(), batch.batch_id)
                 self.result.dead += settled.dead
-                self._account(settled.dead, rows, unsettled, stale=settled.stale)
+                self._done(rows, settled.stale)
                 log.warning("%s %s (store %s) rejected by the backend and marked dead: HTTP %s",
                             rows[0].entity_type, rows[0].entity_id, rows[0].store_id, response.status)
                 return True
             self.result.split += 1
             middle = len(rows) // 2
-            log.info("batch %s of %d items rejected with HTTP %s; retrying it in halves", batch_id, len(rows),
-                     response.status)
-            return self.send(rows[:middle], False, unsettled) and self.send(rows[middle:], False, unsettled)
+            log.info("batch %s of %d items rejected with HTTP %s; retrying it in halves", batch.batch_id,
+                     len(rows), response.status)
+            for half in (rows[:middle], rows[middle:]):
+                part = self.start(_Batch(half))
+                if not self.settle(part, self.wait(part)):
+                    return False
+            return True
 
         error = self._error_text(outcome, response)
-        if probe:
-            released = self.queue.release(rows, "probe failed")
-            self._account(released.released + released.superseded, rows, unsettled, stale=released.stale)
+        if batch.probe or self.breaker.state().state != CLOSED:
+            # A failed probe, or a failure that comes back after another worker opened the
+            # breaker: the rows go back to pending and no attempt is spent.
+            released = self.queue.release(rows, "probe failed" if batch.probe else "circuit breaker open")
             self.result.released += released.released
             self.result.superseded += released.superseded
-            if outcome is Outcome.GONE:
-                self.breaker.open(GONE_HINT)
-            else:
-                self.breaker.record_failure(error)
-            return False
-
-        if self.breaker.state().state != CLOSED:
-            # Another worker opened the breaker while this batch was in flight: no attempt is spent.
-            released = self.queue.release(rows, "circuit breaker open")
-            self._account(released.released + released.superseded, rows, unsettled, stale=released.stale)
-            self.result.released += released.released
-            self.result.superseded += released.superseded
+            self._done(rows, released.stale)
+            if batch.probe:
+                if outcome is Outcome.GONE:
+                    self.breaker.open(GONE_HINT)
+                else:
+                    self.breaker.record_failure(error)
             return False
 
         retry_after = parse_retry_after(response.retry_after, self.clock.now())
-        settled = self.queue.settle_failed(rows, response.status, error, retry_after, batch_id, details)
+        settled = self.queue.settle_failed(rows, response.status, error, retry_after, batch.batch_id, details)
         self.result.failed += settled.failed
         self.result.dead += settled.dead
         self.result.superseded += settled.superseded
-        self._account(len(settled.settled_ids), rows, unsettled, stale=settled.stale)
+        self._done(rows, settled.stale)
         if outcome is Outcome.GONE:
             self.breaker.open(GONE_HINT)
             return False
         return self.breaker.record_failure(error).state == CLOSED
 
-    def _account(self, count: int, rows: Sequence[QueueRow], unsettled: dict[int, QueueRow], stale: int) -> None:
+    def _done(self, rows: Sequence[QueueRow], stale: int) -> None:
         for row in rows:
-            unsettled.pop(row.id, None)
+            self.unsettled.pop(row.id, None)
         self.result.stale += stale
+
+    def release_unsettled(self, reason: str) -> None:
+        """Give back every leased row that was not settled (stop, or an error mid-run)."""
+        if self.unsettled:
+            released = self.queue.release(list(self.unsettled.values()), reason)
+            self.result.released += released.released
+            self.result.superseded += released.superseded
+            self.unsettled.clear()
 
     @staticmethod
     def _error_text(outcome: Outcome, response: DeliveryResponse) -> str:
@@ -153,6 +223,28 @@ class _Run:
         if outcome is Outcome.GONE:
             return f"{response.describe()} ({GONE_HINT})"
         return response.describe()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def loop(self) -> str:
+        """Send and settle until there is nothing to do; return why it stopped."""
+        ready, stop = self.claim()
+        previous: tuple[_Batch, DeliveryResponse] | None = None
+        while True:
+            current = self.start(ready.pop(0)) if ready and stop is None else None
+            if previous is not None:
+                if not self.settle(*previous):
+                    stop = "breaker_open"
+                previous = None
+            if stop is None and not ready:
+                ready, stop = self.claim()
+            if current is None:
+                return stop or "queue_empty"
+            previous = (current, self.wait(current))
+
+    def close(self) -> None:
+        """Stop the sender thread (after its request, if one is in flight)."""
+        self.sender.shutdown(wait=True)
 
 
 def deliver(
@@ -170,44 +262,15 @@ def deliver(
     With ``shards``, this worker only claims rows with ``id % shards == shard`` so that mapped
     tasks deliver disjoint rows in parallel (claims are safe without sharding too: SKIP LOCKED).
     """
-    clock = clock or SystemClock()
-    run = _Run(db, hook, settings, clock, worker)
-    queue_settings = settings.queue
-    lease_seconds = queue_settings.stuck_after_minutes * 60
-    started = time.monotonic()
+    run = _Run(db, hook, settings, clock or SystemClock(), worker, shard, shards, time_budget_seconds)
     result = run.result
-    while True:
-        if time.monotonic() - started >= time_budget_seconds:
-            result.stopped_reason = "time_budget"
-            break
-        decision = run.breaker.allow()
-        if decision.stop:
-            result.stopped_reason = "breaker_open"
-            break
-        limit = PROBE_BATCH_SIZE if decision.probe else queue_settings.batch_size
-        claim = run.queue.claim_due(limit, lease_seconds, shard=shard, shards=shards)
-        if not claim:
-            if decision.probe and decision.probe_token:
-                run.breaker.release_probe(decision.probe_token)
-            result.stopped_reason = "queue_empty"
-            break
-        unsettled = {row.id: row for row in claim.rows}
-        keep_going = True
-        try:
-            for batch in split_by_limits(claim.rows, limit, queue_settings.max_batch_bytes):
-                keep_going = run.send(batch, decision.probe, unsettled)
-                if not keep_going:
-                    break
-        finally:
-            if unsettled:
-                released = run.queue.release(list(unsettled.values()), "delivery stopped")
-                result.released += released.released
-                result.superseded += released.superseded
-        if not keep_going:
-            result.stopped_reason = "breaker_open"
-            break
+    try:
+        result.stopped_reason = run.loop()
+    finally:
+        run.close()
+        run.release_unsettled("delivery stopped")
     result.breaker_state = run.breaker.state().state
-    result.elapsed_seconds = round(time.monotonic() - started, 3)
+    result.elapsed_seconds = round(time.monotonic() - run.started, 3)
     log.info("delivery %s: sent=%d failed=%d dead=%d released=%d split=%d batches=%d in %.1f s; stopped: %s "
              "(breaker %s)", worker, result.sent, result.failed, result.dead, result.released, result.split,
              result.batches, result.elapsed_seconds, result.stopped_reason, result.breaker_state)

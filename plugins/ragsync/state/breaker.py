@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 GO, PROBE, STOP = "go", "probe", "stop"
 DEFAULT_PROBE_LEASE_SECONDS = 120
+CLEAN_STATE_TTL_SECONDS = 5.0
 _COLUMNS = ("state, consecutive_failures, opened_at, open_until, probe_token, probe_expires_at, last_error,"
             " last_success_at, updated_at")
 
@@ -102,6 +104,7 @@ class CircuitBreaker:
         self.probe_lease_seconds = probe_lease_seconds
         self.audit = AuditLog(db, self.clock)
         self._ensured = False
+        self._clean_seen_at: float | None = None  # monotonic time allow() last saw closed with no failures
 
     def _ensure(self) -> None:
         if not self._ensured:
@@ -131,7 +134,10 @@ class CircuitBreaker:
         now = self.clock.now()
         current = self._read()
         if current.state == CLOSED:
+            clean = current.consecutive_failures == 0
+            self._clean_seen_at = time.monotonic() if clean else None
             return Decision(GO, CLOSED)
+        self._clean_seen_at = None
         if not self._probe_due(current, now):
             return self._stop(current)
 
@@ -180,6 +186,8 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """Record a delivered batch: reset the failure count and close the breaker if it was not closed."""
         self._ensure()
+        if self._clean_seen_at is not None and time.monotonic() - self._clean_seen_at < CLEAN_STATE_TTL_SECONDS:
+            return  # allow() just saw it closed with no failures: nothing to reset
         current = self._read()
         if current.state == CLOSED and current.consecutive_failures == 0:
             return
@@ -206,6 +214,8 @@ class CircuitBreaker:
         """Count a failed delivery; open the breaker at the threshold or when a probe failed."""
         self._ensure()
         now = self.clock.now()
+
+        self._clean_seen_at = None
 
         def work() -> tuple[BreakerState, BreakerState]:
             locked = self._read(lock=True)

@@ -50,14 +50,35 @@ class LedgerEntry:
         return self.delivered_hash is not None and not self.is_tombstone
 
 
-def key_tuples_sql(count: int) -> str:
-    """Return ``(%s, %s, %s), ...`` for ``count`` (type, id, store) keys."""
-    return ", ".join(["(%s, %s, %s)"] * count)
+def group_keys(keys: Iterable[Key]) -> dict[tuple[str, int], list[str]]:
+    """Group (type, id, store) keys as ``(type, store) -> [ids]``, duplicates removed.
+
+    Key lookups are written as ``entity_type = %s AND store_id = %s AND entity_id IN (...)`` per
+    group: MariaDB's range analysis of a row-constructor ``(a, b, c) IN ((...), ...)`` list grows
+    much faster than linearly (about 0.85 s for 1,000 keys against 3 ms for the grouped form).
+    """
+    groups: dict[tuple[str, int], dict[str, None]] = {}
+    for entity_type, entity_id, store_id in keys:
+        groups.setdefault((str(entity_type), int(store_id)), {})[str(entity_id)] = None
+    return {group: list(ids) for group, ids in groups.items()}
 
 
-def flatten_keys(keys: Sequence[Key]) -> list[Any]:
-    """Return the keys as one flat parameter list."""
-    return [part for key in keys for part in key]
+def select_by_keys(db: Database, columns: str, table: str, keys: Iterable[Key], where: str = "",
+                   chunk: int = LOOKUP_CHUNK) -> list[tuple[Any, ...]]:
+    """Return ``SELECT columns FROM table`` rows matching the keys (one indexed query per type, store and chunk).
+
+    ``columns``, ``table`` and ``where`` are constant SQL from the caller; the keys are parameters.
+    """
+    rows: list[tuple[Any, ...]] = []
+    for (entity_type, store_id), ids in group_keys(keys).items():
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            rows += db.query(
+                f"SELECT {columns} FROM {table} WHERE entity_type = %s AND store_id = %s"
+                f" AND entity_id IN ({', '.join(['%s'] * len(part))}){where}",
+                [entity_type, store_id, *part],
+            )
+    return rows
 
 
 class Ledger:
@@ -68,19 +89,14 @@ class Ledger:
         self.clock = clock or SystemClock()
 
     def lookup(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
-        """Return the full ledger entry of each known key (one primary-key query per chunk of 1,000)."""
-        unique = list(dict.fromkeys((str(t), str(i), int(s)) for t, i, s in keys))
+        """Return the full ledger entry of each known key (one primary-key query per type, store and 1,000 ids)."""
         found: dict[Key, LedgerEntry] = {}
-        for start in range(0, len(unique), LOOKUP_CHUNK):
-            chunk = unique[start:start + LOOKUP_CHUNK]
-            rows = self.db.query(
-                "SELECT entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status"
-                " FROM rag_sync_ledger WHERE (entity_type, entity_id, store_id) IN (" + key_tuples_sql(len(chunk))
-                + ")",
-                flatten_keys(chunk),
-            )
-            for t, i, s, delivered, tomb, failed, failed_status in rows:
-                found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status)
+        rows = select_by_keys(
+            self.db,
+            "entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status",
+            "rag_sync_ledger FORCE INDEX (PRIMARY)", keys)
+        for t, i, s, delivered, tomb, failed, failed_status in rows:
+            found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status)
         return found
 
     def delivered_hashes(self, keys: Iterable[Key]) -> dict[Key, tuple[str, bool]]:
@@ -91,6 +107,9 @@ class Ledger:
             if entry.delivered_hash is not None
         }
 
+    # Every VALUES entry is a placeholder: only then does mysqlclient's executemany fold the rows
+    # into multi-row statements (one literal makes it send one statement per row).
+
     def record_sent(self, rows: Sequence[LedgerRow], at: datetime | None = None) -> int:
         """Record that the backend now has these documents (a delete leaves a tombstone)."""
         if not rows:
@@ -99,12 +118,12 @@ class Ledger:
         return self.db.executemany(
             "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at,"
             " is_tombstone, failed_hash, failed_status, failed_at, failed_error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE delivered_hash = VALUES(delivered_hash), delivered_at = VALUES(delivered_at),"
             " is_tombstone = VALUES(is_tombstone), failed_hash = NULL, failed_status = NULL, failed_at = NULL,"
             " failed_error = NULL",
-            [(r.entity_type, r.entity_id, r.store_id, r.content_hash, when, int(r.action == "delete"))
-             for r in rows],
+            [(r.entity_type, r.entity_id, r.store_id, r.content_hash, when, int(r.action == "delete"),
+              None, None, None, None) for r in rows],
         )
 
     def record_failed(self, rows: Sequence[LedgerRow], status: str, error: str | None = None,
@@ -119,10 +138,11 @@ class Ledger:
         return self.db.executemany(
             "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at,"
             " is_tombstone, failed_hash, failed_status, failed_at, failed_error)"
-            " VALUES (%s, %s, %s, NULL, NULL, 0, %s, %s, %s, %s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE failed_hash = VALUES(failed_hash), failed_status = VALUES(failed_status),"
             " failed_at = VALUES(failed_at), failed_error = VALUES(failed_error)",
-            [(r.entity_type, r.entity_id, r.store_id, r.content_hash, status, when, message) for r in rows],
+            [(r.entity_type, r.entity_id, r.store_id, None, None, 0, r.content_hash, status, when, message)
+             for r in rows],
         )
 
     def live_count(self, entity_type: str | None = None, store_ids: Sequence[int] | None = None) -> int:

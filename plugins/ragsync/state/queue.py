@@ -41,7 +41,7 @@ from ragsync.documents.model import Document
 from ragsync.settings import QueueSettings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.ledger import Key, Ledger, LedgerEntry, flatten_keys, key_tuples_sql
+from ragsync.state.ledger import Key, Ledger, LedgerEntry, select_by_keys
 
 log = logging.getLogger(__name__)
 
@@ -245,12 +245,9 @@ class QueueRepository:
     def _inflight(self, keys: Sequence[Key]) -> dict[Key, list[tuple[str, str]]]:
         """Return ``key -> [(status, hash)]`` of the open and processing rows of these entities."""
         found: dict[Key, list[tuple[str, str]]] = {}
-        rows = self.db.query(
-            "SELECT entity_type, entity_id, store_id, status, content_hash FROM rag_sync_queue"
-            " WHERE (entity_type, entity_id, store_id) IN (" + key_tuples_sql(len(keys)) + ")"
-            " AND status IN ('pending', 'failed', 'processing')",
-            flatten_keys(keys),
-        )
+        rows = select_by_keys(self.db, "entity_type, entity_id, store_id, status, content_hash",
+                              "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ENTITY)", keys,
+                              " AND status IN ('pending', 'failed', 'processing')")
         for t, i, s, status, content_hash in rows:
             found.setdefault((t, i, int(s)), []).append((status, content_hash))
         return found
@@ -349,22 +346,18 @@ class QueueRepository:
         shard_clause = " AND MOD(q.id, %s) = %s" if shards is not None else ""
 
         def work() -> list[QueueRow]:
-            candidates: list[tuple[Any, ...]] = []
-            # One index-ordered query per claimable status: a single `status IN (...)` query
-            # would make the server sort (and lock) every due row before applying the LIMIT.
-            for status in OPEN_STATUSES:
-                params: list[Any] = [status, now]
-                if shards is not None:
-                    params += [shards, shard]
-                params.append(limit)
-                candidates += self.db.query(
-                    f"SELECT {_CLAIM_COLUMNS} FROM rag_sync_queue q"
+            # One index-ordered part per claimable status, in one statement: a single
+            # `status IN (...)` query would make the server sort (and lock) every due row
+            # before applying the LIMIT.
+            part = (f"(SELECT {_CLAIM_COLUMNS} FROM rag_sync_queue q"
                     " WHERE q.status = %s AND q.next_attempt_at <= %s" + shard_clause +
                     " AND NOT EXISTS (SELECT 1 FROM rag_sync_queue p WHERE p.entity_type = q.entity_type"
                     " AND p.entity_id = q.entity_id AND p.store_id = q.store_id AND p.status = 'processing')"
-                    " ORDER BY q.next_attempt_at, q.id LIMIT %s FOR UPDATE SKIP LOCKED",
-                    params,
-                )
+                    " ORDER BY q.next_attempt_at, q.id LIMIT %s FOR UPDATE SKIP LOCKED)")
+            params: list[Any] = []
+            for status in OPEN_STATUSES:
+                params += [status, now, *((shards, shard) if shards is not None else ()), limit]
+            candidates = list(self.db.query(" UNION ALL ".join([part] * len(OPEN_STATUSES)), params))
             candidates.sort(key=lambda r: (r[9], r[0]))
             chosen = candidates[:limit]
             if not chosen:
@@ -594,10 +587,8 @@ class QueueRepository:
         keys = [(r[1], r[2], int(r[3])) for r in rows]
         newer = {
             (t, i, int(s)): int(nid)
-            for nid, t, i, s in self.db.query(
-                "SELECT id, entity_type, entity_id, store_id FROM rag_sync_queue"
-                " WHERE (entity_type, entity_id, store_id) IN (" + key_tuples_sql(len(keys)) + ")"
-                " AND open_slot = 1", flatten_keys(keys))
+            for nid, t, i, s in select_by_keys(self.db, "id, entity_type, entity_id, store_id", "rag_sync_queue",
+                                               keys, " AND open_slot = 1")
         }
         ids = [int(r[0]) for r in rows]
         self.db.execute(f"DELETE FROM rag_sync_queue WHERE id IN ({_ids_sql(len(ids))})", ids)

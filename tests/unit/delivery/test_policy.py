@@ -1,0 +1,71 @@
+"""Response classification, retry delays and Retry-After parsing (design.md section 5)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import pytest
+
+from ragsync.delivery.policy import Outcome, classify_response, parse_retry_after, retry_delay
+
+
+@pytest.mark.parametrize(
+    ("status", "error_kind", "expected"),
+    [
+        (200, None, Outcome.SENT), (201, None, Outcome.SENT), (202, None, Outcome.SENT), (204, None, Outcome.SENT),
+        (None, "timeout", Outcome.RETRY), (None, "connection", Outcome.RETRY), (None, "tls", Outcome.RETRY),
+        (301, None, Outcome.RETRY), (302, None, Outcome.RETRY), (307, None, Outcome.RETRY),
+        (408, None, Outcome.RETRY), (429, None, Outcome.RETRY),
+        (500, None, Outcome.RETRY), (502, None, Outcome.RETRY), (503, None, Outcome.RETRY), (504, None, Outcome.RETRY),
+        (401, None, Outcome.AUTH), (403, None, Outcome.AUTH),
+        (400, None, Outcome.SPLIT), (413, None, Outcome.SPLIT), (422, None, Outcome.SPLIT),
+        (410, None, Outcome.GONE),
+        (404, None, Outcome.RETRY), (409, None, Outcome.RETRY),
+    ],
+)
+def test_classify_response_follows_the_design_table(status: int | None, error_kind: str | None,
+                                                     expected: Outcome) -> None:
+    assert classify_response(status, error_kind) is expected
+
+
+def test_breaker_failures_are_retry_auth_and_gone_only() -> None:
+    assert {o for o in Outcome if o.is_failure} == {Outcome.RETRY, Outcome.AUTH, Outcome.GONE}
+
+
+def test_retry_delay_follows_the_schedule_within_ten_percent() -> None:
+    rng = random.Random(1)
+    delays = (5, 15, 60)
+    for attempt, minutes in ((1, 5), (2, 15), (3, 60), (4, 60), (9, 60)):
+        for _ in range(200):
+            seconds = retry_delay(attempt, delays, rng=rng)
+            assert minutes * 60 * 0.9 <= seconds <= minutes * 60 * 1.1
+
+
+def test_retry_delay_without_jitter_is_exact_and_spreads_with_it() -> None:
+    assert retry_delay(2, [5, 15], jitter=0) == 900.0
+    rng = random.Random(3)
+    assert len({round(retry_delay(1, [5], rng=rng), 3) for _ in range(20)}) > 10
+
+
+def test_retry_delay_needs_a_schedule() -> None:
+    with pytest.raises(ValueError):
+        retry_delay(1, [])
+
+
+def test_parse_retry_after_delta_seconds_and_bounds() -> None:
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after(" 30 ") == 30.0
+    assert parse_retry_after("0") == 1.0  # lower bound 1 s
+    assert parse_retry_after("999999") == 3600.0  # upper bound 1 h
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("") is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-5") is None
+
+
+def test_parse_retry_after_http_date() -> None:
+    now = datetime(2026, 10, 21, 7, 28, 0)
+    assert parse_retry_after("Wed, 21 Oct 2026 07:30:00 GMT", now) == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now) == 1.0  # in the past: the lower bound
+    assert parse_retry_after("Thu, 22 Oct 2026 07:28:00 GMT", now) == 3600.0
