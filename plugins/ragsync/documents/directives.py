@@ -18,6 +18,8 @@ What each directive becomes:
   ``{{block class="Magento\\Cms\\Block\\Block" block_id="x"}}`` -> that block's content for the store,
   rendered recursively. A block that includes itself, directly or through a cycle, or nesting
   deeper than ``ctx.max_depth`` renders "" the second time, is reported, and rendering goes on.
+- CMS page, product and category link widgets -> their ``anchor_text`` (the link itself needs
+  data the context does not have; the words keep the sentence around them whole).
 - ``{{protocol http="..." https="..."}}`` -> the https value (the storefront is served over TLS).
 - Conditionals: CMS content is rendered by Magento with no template variables, so every variable
   is empty. ``{{depend x}}...{{/depend}}`` therefore renders "" (body dropped) and
@@ -39,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import unescape
+from html import escape, unescape
 
 ALLOWED_CONFIG_PATHS = frozenset({
     "web/unsecure/base_url",
@@ -68,6 +70,10 @@ ALLOWED_CONFIG_PATHS = frozenset({
 """Config paths ``{{config path=...}}`` may read: Magento_Variable's allow-list (``etc/di.xml``)."""
 
 _CMS_BLOCK_CLASSES = frozenset({"magentocmsblockwidgetblock", "magentocmsblockblock", "cmsblock"})
+# Link widgets (CMS page, product, category): their anchor text is part of the sentence around them.
+_LINK_WIDGET_CLASSES = frozenset({
+    "magentocmsblockwidgetpagelink", "magentocatalogblockproductwidgetlink", "magentocatalogblockcategorywidgetlink",
+})
 _NAME_RE = re.compile(r"\s*([a-zA-Z]{1,20})(?!\w)")
 _CONDITIONAL_RE = re.compile(r"\{\{\s*(/?)(if|depend|else)\b[^{}]*\}\}", re.I)
 _PARAM_RE = re.compile(
@@ -218,8 +224,11 @@ class _Renderer:
         if name == "protocol":
             return params.get("https") or params.get("http") or ""
         if name == "widget":
-            if _class_key(params.get("type", "")) in _CMS_BLOCK_CLASSES:
+            widget_type = _class_key(params.get("type", ""))
+            if widget_type in _CMS_BLOCK_CLASSES:
                 return self._block(params.get("block_id", ""), start, stack, where)
+            if widget_type in _LINK_WIDGET_CLASSES:
+                return escape(params.get("anchor_text", ""), quote=False)
             return ""
         if name == "block":
             if "id" in params:

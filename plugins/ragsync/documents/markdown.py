@@ -1,15 +1,18 @@
 """Magento HTML (WYSIWYG and Page Builder) to clean Markdown, fast.
 
-The conversion itself is html-to-markdown's Rust core with options built once. Around it, a few
-cheap string passes do what the core does not:
+The conversion itself is html-to-markdown's Rust core with options built once; it drops
+``<script>``, ``<style>`` and ``<head>`` itself. Around it, a few cheap string passes do what the
+core does not, each one skipped unless a substring test says it is needed:
 
-- before: drop ``<script>``, ``<style>``, ``<noscript>``, forms, media embeds and comments; decode
-  the HTML that Page Builder's "HTML Code" element stores escaped; close the implied end tags of
-  ``<li>``, ``<td>``, ``<tr>``, ``<dt>``, ``<dd>`` that hand-written HTML leaves out (the core would
-  otherwise merge list items and lose table cells);
-- after: drop ``data:`` images, empty image titles and links that lead nowhere (``#tab``,
-  ``javascript:``), turn non-breaking spaces into spaces, strip trailing whitespace and collapse
-  runs of blank lines.
+- before: drop comments (html-to-markdown 2.30 converts HTML with a comment about 3x slower),
+  ``<noscript>``, forms and their controls, iframes, video and audio; decode the HTML that Page
+  Builder's "HTML Code" element stores escaped; close the end tags HTML lets authors omit on
+  ``<li>``, ``<td>``, ``<th>``, ``<tr>``, ``<dt>``, ``<dd>`` (the core would merge list items and lose
+  table cells); convert nesting deeper than :data:`MAX_NESTING` as plain text (past about 2,000
+  nested lists the core overflows its stack and the whole process dies);
+- after: drop ``data:`` images, empty image titles, icon links without text and links that lead
+  nowhere (``#tab``, ``javascript:``; their text stays), turn non-breaking spaces into spaces,
+  strip trailing whitespace and collapse runs of blank lines.
 
 Page Builder wrappers (``div``/``section`` with ``data-content-type``, ``data-element``,
 ``data-pb-style``) carry no text of their own and vanish in the conversion; their content stays.
@@ -83,8 +86,8 @@ _DATA_IMAGE_RE = re.compile(r"!\[[^\]]*\]\(data:[^)]*\)")
 _DEAD_LINK_RE = re.compile(r"\[([^\]]*)\]\((#[^)]*|javascript:[^()]*(?:\([^)]*\)[^()]*)*|<>)\)", re.I)
 # "[X](X)": what the core makes of an anchor without text (an icon link) or of an iframe or video.
 _INNER_SPACES_RE = re.compile(r"(?<=\S)  +(?=\S)")
-_SELF_LINK_RE = re.compile(r"(?<!!)\[([^\]]+)\]\(\1\)")
-_EMPTY_LINK_RE = re.compile(r"(?<!!)\[\]\([^)]*\)")
+_SELF_LINK_RE = re.compile(r"\[(?<!!\[)([^\]]+)\]\(\1\)")
+_EMPTY_LINK_RE = re.compile(r"\[(?<!!\[)\]\([^)]*\)")  # the literal first keeps the scan fast
 
 # Implied end tags (HTML's optional closing tags), for the elements the core mishandles:
 # an opening tag in the key closes an open sibling that sits above the nearest boundary element.

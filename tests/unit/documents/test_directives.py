@@ -179,6 +179,16 @@ def test_other_directives_are_removed() -> None:
     assert render_directives_with_problems(text, context()) == ("abcdefghijk", [])
 
 
+def test_link_widgets_keep_their_anchor_text() -> None:
+    text = ('See our {{widget type="Magento\\Cms\\Block\\Widget\\Page\\Link" anchor_text="returns &amp; refunds" '
+            'template="widget/link/link_inline.phtml" page_id="5"}} or the '
+            '{{widget type="Magento\\Catalog\\Block\\Product\\Widget\\Link" anchor_text="<b>Joust</b> bag" '
+            'id_path="product/1"}}{{widget type="Magento\\Catalog\\Block\\Category\\Widget\\Link" id_path="category/4"}}.')
+    assert render_directives_with_problems(text, context()) == (
+        "See our returns &amp; refunds or the &lt;b&gt;Joust&lt;/b&gt; bag.", [])
+    assert html_to_markdown(render_directives(text, context())) == "See our returns & refunds or the <b>Joust</b> bag."
+
+
 def test_protocol_directive_prefers_https() -> None:
     text = '{{protocol http="http://cdn.example.com/a.js" https="https://cdn.example.com/a.js"}}'
     assert render_directives(text, context()) == "https://cdn.example.com/a.js"
