@@ -33,7 +33,14 @@ from ragsync.documents.directives import DirectiveContext, render_directives_wit
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import product_content
-from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text, format_price
+from ragsync.documents.text import (
+    MAX_DOCUMENT_BYTES,
+    ContentError,
+    check_document_size,
+    clean_text,
+    decode_text,
+    format_price,
+)
 from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
 from ragsync.magento.context import PRODUCT_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context
@@ -207,6 +214,7 @@ class ProductReader:
         self._lock = threading.RLock()
         self._directive_contexts: dict[int, DirectiveContext] = {}
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, lock=self._lock)
+        self._today = {s.store_id: _local_date(self.now, s.timezone) for s in self.stores}
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property
@@ -554,6 +562,9 @@ class ProductReader:
         batch = ReadBatch()
         markdown_cache: dict[str, str] = {}
         values = chunk.values
+        # every product's values per store view, store fallback and scope applied, in one pass
+        resolved = {s.store_id: values.resolve(s.store_id) for s in self.stores} if values is not None else {}
+        no_values: dict[str, Any] = {}
         for product_id in chunk.selection.ids:
             entity = chunk.entities.get(product_id)
             websites = chunk.websites.get(product_id, set())
@@ -562,8 +573,9 @@ class ProductReader:
                 if entity is None or values is None or store.website_id not in websites:
                     batch.documents.append(Document.delete(self.entity_type, product_id, sid, self.now))
                     continue
-                status = _int(values.get(product_id, "status", sid))
-                visibility = _int(values.get(product_id, "visibility", sid))
+                own = resolved[sid].get(product_id, no_values)
+                status = _int(own.get("status"))
+                visibility = _int(own.get("visibility"))
                 if (status != STATUS_ENABLED and not self.include_disabled) or visibility not in VISIBLE_IN_STORE:
                     batch.documents.append(Document.delete(self.entity_type, product_id, sid, self.now))
                     continue
@@ -571,10 +583,13 @@ class ProductReader:
                     reasons = values.invalid_reasons(product_id, sid)
                     if reasons:
                         raise ContentError("; ".join(reasons))
-                    data, labels = self._data(chunk, product_id, entity, store, status, visibility, markdown_cache)
+                    warnings: list[str] = []
+                    data, labels = self._data(chunk, product_id, own, entity, store, status, visibility,
+                                              markdown_cache, warnings)
                     data["content"] = product_content(data, labels)
                     document = Document(self.entity_type, str(product_id), sid, "save", data, self.now)
-                    check_document_size(document)
+                    if _size_bound(data) > MAX_DOCUMENT_BYTES:
+                        check_document_size(document)
                 except ContentError as exc:
                     batch.problems.append(Problem(self.entity_type, str(product_id), sid, _reason(exc)))
                     continue
@@ -585,22 +600,25 @@ class ProductReader:
                     )
                     continue
                 batch.documents.append(document)
+                batch.problems.extend(Problem(self.entity_type, str(product_id), sid, w) for w in warnings)
         return batch
 
     def _data(
         self,
         chunk: ProductChunk,
         product_id: int,
+        values: dict[str, Any],
         entity: tuple[str, str, datetime | None],
         store: StoreView,
         status: int | None,
         visibility: int | None,
         markdown_cache: dict[str, str],
+        warnings: list[str],
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        assert chunk.values is not None
-        values, sid = chunk.values, store.store_id
+        """Return the document data (without ``content``) and the attribute labels for the renderer."""
+        sid = store.store_id
         sku, type_id, updated_at = entity
-        price = _price(values.get(product_id, "price", sid))
+        price = _price(values.get("price"))
         variants = None
         in_stock = chunk.stock.get(product_id, False)
         if type_id == "configurable":
@@ -609,26 +627,24 @@ class ProductReader:
             if price is None and child_prices:
                 price = min(child_prices)
         special = None
-        if values.get(product_id, "special_price", sid) is not None and special_price_applies(
-            values.get(product_id, "special_from_date", sid), values.get(product_id, "special_to_date", sid),
-            _local_date(self.now, store.timezone),
+        if values.get("special_price") is not None and special_price_applies(
+            values.get("special_from_date"), values.get("special_to_date"), self._today[sid]
         ):
-            special = _price(values.get(product_id, "special_price", sid))
+            special = _price(values.get("special_price"))
         categories, category_paths = self._categories(chunk.categories.get(product_id, ()), sid)
-        attributes, labels = self._attributes(values, product_id, store, markdown_cache)
+        attributes, labels = self._attributes(values, store, markdown_cache, warnings)
         data: dict[str, Any] = {
             "store_code": store.code,
             "locale": store.locale,
             "updated_at": iso_utc(updated_at) if updated_at else None,
             "url": absolute_url(store, chunk.paths.get((product_id, sid))),
             "sku": sku,
-            "name": _text(values.get(product_id, "name", sid)),
+            "name": _text(values.get("name")),
             "type_id": type_id,
-            "description": self._markdown(
-                values.get(product_id, "description", sid), store, markdown_cache, "description"
-            ),
+            "description": self._markdown(values.get("description"), store, markdown_cache, "description",
+                                          warnings),
             "short_description": self._markdown(
-                values.get(product_id, "short_description", sid), store, markdown_cache, "short_description"
+                values.get("short_description"), store, markdown_cache, "short_description", warnings
             ),
             "price": price,
             "special_price": special,
@@ -637,12 +653,12 @@ class ProductReader:
             "categories": categories,
             "category_paths": category_paths,
             "attributes": attributes,
-            "images": self._images(chunk, product_id, store),
+            "images": self._images(chunk.gallery.get(product_id, ()), values.get("image"), store),
             "visibility": VISIBILITY_WORDS.get(visibility or 0, "Not Visible Individually"),
             "status": STATUS_WORDS.get(status or 0, "Disabled"),
-            "meta_title": _text(values.get(product_id, "meta_title", sid)),
-            "meta_description": _text(values.get(product_id, "meta_description", sid)),
-            "meta_keywords": _text(values.get(product_id, "meta_keyword", sid)),
+            "meta_title": _text(values.get("meta_title")),
+            "meta_description": _text(values.get("meta_description")),
+            "meta_keywords": _text(values.get("meta_keyword")),
         }
         if variants is not None:
             data["variants"] = variants
@@ -654,12 +670,11 @@ class ProductReader:
         names = list(dict.fromkeys(e.name for e in entries))
         return names, [e.path for e in entries]
 
-    def _images(self, chunk: ProductChunk, product_id: int, store: StoreView) -> list[str]:
-        assert chunk.values is not None
+    def _images(self, gallery: Sequence[_GalleryRow], base_image: Any, store: StoreView) -> list[str]:
         sid = store.store_id
         # per gallery entry: the store view's row, else the store 0 row, else the main row
         chosen: dict[int, _GalleryRow] = {}
-        for row in chunk.gallery.get(product_id, ()):
+        for row in gallery:
             current = chosen.get(row.value_id)
             rank = 2 if row.store_id == sid and sid else 1 if row.store_id == 0 else 0
             current_rank = -1 if current is None else (
@@ -672,7 +687,7 @@ class ProductReader:
             key=lambda r: (r.position is None, r.position or 0, r.value_id),
         )
         paths: list[str] = []
-        base = _text(_values_get(chunk.values, product_id, "image", sid))
+        base = _text(base_image)
         if base and base != NO_IMAGE and base not in disabled:
             paths.append(base)
         for row in ordered:
@@ -716,14 +731,13 @@ class ProductReader:
         return self.attribute_label(attribute, store_id)
 
     def _attributes(
-        self, values: EavValues, product_id: int, store: StoreView, markdown_cache: dict[str, str]
+        self, values: dict[str, Any], store: StoreView, markdown_cache: dict[str, str], warnings: list[str]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         sid = store.store_id
         result: dict[str, Any] = {}
         labels: dict[str, str] = {}
         for attribute in self.extra_attributes:
-            shown = self._attribute_value(attribute, values.get(product_id, attribute.code, sid), store,
-                                          markdown_cache)
+            shown = self._attribute_value(attribute, values.get(attribute.code), store, markdown_cache, warnings)
             if shown is None or shown == [] or shown == "":
                 continue
             result[attribute.code] = shown
@@ -731,7 +745,8 @@ class ProductReader:
         return result, labels
 
     def _attribute_value(
-        self, attribute: Attribute, value: Any, store: StoreView, markdown_cache: dict[str, str]
+        self, attribute: Attribute, value: Any, store: StoreView, markdown_cache: dict[str, str],
+        warnings: list[str],
     ) -> str | list[str] | None:
         if value is None or value == "":
             return None
@@ -751,22 +766,30 @@ class ProductReader:
         if isinstance(value, datetime):
             return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
         if isinstance(value, str) and "<" in value and ">" in value:
-            return self._markdown(value, store, markdown_cache, attribute.code)
+            return self._markdown(value, store, markdown_cache, attribute.code, warnings)
         return _text(value)
 
-    def _markdown(self, html: Any, store: StoreView, cache: dict[str, str], field: str = "text") -> str | None:
-        """Render directives for the store view, then convert once per distinct rendered HTML."""
+    def _markdown(self, html: Any, store: StoreView, cache: dict[str, str], field: str = "text",
+                  problems: list[str] | None = None) -> str | None:
+        """Render directives for the store view, then convert once per distinct rendered HTML.
+
+        Directive problems (a broken directive, an unknown block) are appended to ``problems``: the
+        rendered text is complete and safe either way, so the document is still produced.
+        """
         text = decode_text(html, field) if html is not None else None
         if text is None or not text.strip():
             return None
         if "{{" in text:
-            text, problems = render_directives_with_problems(text, self.directive_context(store))
-            if problems:
-                raise ContentError("; ".join(problems))
-        key = text + "\x00" + store.base_url
+            text, found = render_directives_with_problems(text, self.directive_context(store))
+            if found and problems is not None:
+                problems.extend(f"{field}: {p}" for p in found)
+        # root-relative links ("/contact") become absolute with the store's link URL; only then
+        # does the Markdown depend on the store view
+        base_url = store.base_url if ('="/' in text or "='/" in text) else None
+        key = text if base_url is None else text + "\x00" + base_url
         markdown = cache.get(key)
         if markdown is None:
-            markdown = html_to_markdown(text, base_url=store.base_url)
+            markdown = html_to_markdown(text, base_url=base_url)
             cache[key] = markdown
         return markdown or None
 
@@ -780,9 +803,20 @@ class ProductReader:
         return context
 
 
-def _values_get(values: EavValues | None, entity_id: int, code: str, store_id: int) -> Any:
-    """Return a value with fallback from possibly missing EavValues."""
-    return None if values is None else values.get(entity_id, code, store_id)
+def _size_bound(data: dict[str, Any]) -> int:
+    """Return an upper bound of the item's canonical JSON size in bytes (cheap; the exact check runs only above the limit).
+
+    A character of a string takes at most 6 bytes in JSON (a ``\\uXXXX`` escape; UTF-8 needs at most
+    4); any other value takes at most 6 bytes per character of its ``repr``; keys and the item
+    envelope fit in the fixed allowance.
+    """
+    chars = 0
+    for value in data.values():
+        if isinstance(value, str):
+            chars += len(value)
+        elif value:
+            chars += len(repr(value))
+    return 6 * chars + 64 * len(data) + 4096
 
 
 def _reason(exc: ContentError) -> str:
