@@ -37,6 +37,16 @@ def say(message: str) -> None:
     print(f"ragsync demo: {message}", flush=True)
 
 
+def airflow_environment() -> dict[str, str]:
+    """Return this process's environment with the checkout's Airflow settings as defaults."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    return env
+
+
 def run_dag(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None) -> float:
     """Run one DAG with ``dag.test()`` in a child process; return its wall time; fail loudly on failure."""
     RUN_DIR.mkdir(exist_ok=True)
@@ -84,8 +94,8 @@ def make_changes(magento: Database, now: datetime) -> dict[str, Any]:
 
     known = manifest()
     t = magento.table
-    product_id = known.simple_with_overrides
-    fr = known.store_ids["fr"]
+    product_id = known.products["simple_with_overrides"]
+    fr = known.stores["fr"]
     name_attr = magento.scalar(
         f"SELECT attribute_id FROM {t('eav_attribute')} WHERE entity_type_id = 4 AND attribute_code = 'name'")
     magento.execute(
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     state = Database(server.with_database(STATE_DB))
     say(f"MySQL server: {server.describe()}")
     summary = build_demo_database(magento, products=args.products)
-    say(f"loaded the demo shop into {MAGENTO_DB}: {summary.describe() if hasattr(summary, 'describe') else summary}")
+    say(f"loaded the demo shop into {MAGENTO_DB}: {summary.describe()}")
     applied = upgrade(state)
     say(f"applied ragsync migrations to {STATE_DB}: {', '.join(f'{m.version:03d}_{m.name}' for m in applied)}")
 
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     receiver_db.unlink(missing_ok=True)
     with ReferenceReceiver(DEMO_SECRET, tenant_id=DEMO_TENANT, db_path=receiver_db).start() as receiver:
         say(f"reference receiver listening on {receiver.url} (verifies both signatures and the tenant)")
-        env = dict(os.environ)
+        env = airflow_environment()
         env.update(connection_environment(magento.params, state.params, receiver.url))
         env.update(variable_environment(DEMO_CONFIG))
         say("running the sync DAGs and the queue DAG with dag.test():")

@@ -16,7 +16,7 @@ from pathlib import Path
 from ragsync.db import Database, DbParams
 from ragsync.demo.airflow_env import DEMO_SECRET, DEMO_TENANT, connection_environment, variable_environment
 from ragsync.demo.mysql_server import DEFAULT_URL, ENV_URL
-from ragsync.demo.run import DEMO_CONFIG, MAGENTO_DB, ROOT, RUN_DIR, STATE_DB
+from ragsync.demo.run import DEMO_CONFIG, MAGENTO_DB, ROOT, RUN_DIR, STATE_DB, airflow_environment
 
 USERS = {"admin": "admin", "viewer": "viewer"}
 
@@ -45,7 +45,7 @@ def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     with ReferenceReceiver(DEMO_SECRET, tenant_id=DEMO_TENANT, db_path=RUN_DIR / "receiver.sqlite",
                            port=8765).start() as receiver:
-        env = dict(os.environ)
+        env = airflow_environment()
         env.update(connection_environment(magento.params, state.params, receiver.url))
         env.update(variable_environment(DEMO_CONFIG))
         env.update({

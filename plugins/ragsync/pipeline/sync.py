@@ -158,7 +158,7 @@ class SyncService:
         outcome = self.queue.enqueue(documents, source=source, force=force)
         result.queued += outcome.queued
         result.replaced += outcome.replaced
-        result.skipped += outcome.skipped_unchanged + outcome.skipped_dead + outcome.skipped_absent_delete
+        result.skipped += outcome.skipped
 
     def _consume(self, batch: ReadBatch, result: SyncResult, dry_run: bool) -> None:
         result.documents += len(batch.documents)
