@@ -55,6 +55,8 @@ DELETE_CHUNK = 5000
 MAX_ERROR_CHARS = 2000
 _RETRYABLE_MYSQL_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
 _INSERT_STATEMENT_BYTES = 1 << 20
+CLAIM_CANDIDATES = 2  # candidate ids read per row wanted, so that rows other workers hold can be skipped
+CLAIM_CONTENTION_RETRIES = 20
 
 # Columns a claimed row carries (the document included: the batch body is built from it).
 _CLAIM_COLUMNS = (
@@ -331,48 +333,80 @@ class QueueRepository:
                   shards: int | None = None) -> Claim:
         """Lease up to ``limit`` due rows (oldest due first) to this worker in one short transaction.
 
-        Rows already locked by another worker's claim are skipped (``SKIP LOCKED``). A row whose
-        entity has another row in flight is left for later, so versions go out in order. With
-        ``shards``, only rows with ``id % shards == shard`` are taken.
+        Rows another worker is claiming are skipped (``SKIP LOCKED``). A row whose entity has
+        another row in flight is left for later, so one entity's versions go out in order. With
+        ``shards``, only rows with ``id % shards == shard`` are taken. An empty claim means that
+        nothing is due (or everything due is being claimed by other workers right now).
         """
         if limit < 1:
             raise ValueError("claim limit must be at least 1")
         if shards is not None or shard is not None:
             if shards is None or shard is None or not 0 <= shard < shards:
                 raise ValueError("give both shard and shards, with 0 <= shard < shards")
-        now = self.clock.now()
         token = uuid.uuid4().hex
-        expires = now + timedelta(seconds=lease_seconds)
+        for attempt in range(CLAIM_CONTENTION_RETRIES + 1):
+            now = self.clock.now()
+
+            def work(now: datetime = now) -> tuple[bool, list[QueueRow]]:
+                return self._claim(limit, token, now, lease_seconds, shard, shards)
+
+            found, rows = in_transaction(self.db, work, isolation="READ COMMITTED")
+            if rows or not found:
+                return Claim(rows, token, now + timedelta(seconds=lease_seconds), now)
+            # Every candidate was taken by another worker between the two reads: look again.
+            time.sleep(min(0.002 * (attempt + 1), 0.02))
+        log.info("claim found due rows but other workers held all of them; leaving them to those workers")
+        return Claim([], token, now + timedelta(seconds=lease_seconds), now)
+
+    def _claim(self, limit: int, token: str, now: datetime, lease_seconds: int, shard: int | None,
+               shards: int | None) -> tuple[bool, list[QueueRow]]:
+        """Return (candidates found, rows leased) for one claim transaction.
+
+        Step 1 picks candidate ids with a plain (non-locking) read in claim-index order: one
+        part per claimable status, because a single ``status IN (...)`` would make the server
+        sort every due row before the LIMIT. Step 2 locks them through the primary key with
+        ``FOR UPDATE SKIP LOCKED`` and checks them again. A locking scan of the secondary
+        index is avoided on purpose: InnoDB infers implicit locks on secondary-index records
+        from the page's newest transaction, so SKIP LOCKED there skips free rows that sit on
+        pages another worker just modified (measured: claims coming back empty while their
+        shard still had hundreds of due rows).
+        """
         shard_clause = " AND MOD(q.id, %s) = %s" if shards is not None else ""
-
-        def work() -> list[QueueRow]:
-            # One index-ordered part per claimable status, in one statement: a single
-            # `status IN (...)` query would make the server sort (and lock) every due row
-            # before applying the LIMIT.
-            part = (f"(SELECT {_CLAIM_COLUMNS} FROM rag_sync_queue q"
-                    " WHERE q.status = %s AND q.next_attempt_at <= %s" + shard_clause +
-                    " AND NOT EXISTS (SELECT 1 FROM rag_sync_queue p WHERE p.entity_type = q.entity_type"
-                    " AND p.entity_id = q.entity_id AND p.store_id = q.store_id AND p.status = 'processing')"
-                    " ORDER BY q.next_attempt_at, q.id LIMIT %s FOR UPDATE SKIP LOCKED)")
-            params: list[Any] = []
-            for status in OPEN_STATUSES:
-                params += [status, now, *((shards, shard) if shards is not None else ()), limit]
-            candidates = list(self.db.query(" UNION ALL ".join([part] * len(OPEN_STATUSES)), params))
-            candidates.sort(key=lambda r: (r[9], r[0]))
-            chosen = candidates[:limit]
-            if not chosen:
-                return []
-            ids = [r[0] for r in chosen]
-            self.db.execute(
-                "UPDATE rag_sync_queue SET status = 'processing', lease_token = %s, lease_expires_at = %s,"
-                f" updated_at = %s WHERE id IN ({_ids_sql(len(ids))})",
-                [token, expires, now, *ids],
-            )
-            return [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6] or "", int(r[7]), int(r[8]),
-                             r[9], r[10], token) for r in chosen]
-
-        rows = in_transaction(self.db, work, isolation="READ COMMITTED")
-        return Claim(rows, token, expires, now)
+        part = ("(SELECT q.id, q.next_attempt_at FROM rag_sync_queue q FORCE INDEX (RAG_SYNC_QUEUE_CLAIM)"
+                " WHERE q.status = %s AND q.next_attempt_at <= %s" + shard_clause +
+                " AND NOT EXISTS (SELECT 1 FROM rag_sync_queue p WHERE p.entity_type = q.entity_type"
+                " AND p.entity_id = q.entity_id AND p.store_id = q.store_id AND p.status = 'processing')"
+                " ORDER BY q.next_attempt_at, q.id LIMIT %s)")
+        params: list[Any] = []
+        for status in OPEN_STATUSES:
+            params += [status, now, *((shards, shard) if shards is not None else ()), limit * CLAIM_CANDIDATES]
+        found = self.db.query(" UNION ALL ".join([part] * len(OPEN_STATUSES)), params)
+        if not found:
+            return False, []
+        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))]
+        chosen: dict[int, tuple[Any, ...]] = {}
+        position = 0
+        while len(chosen) < limit and position < len(candidates):
+            window = candidates[position:position + limit - len(chosen)]
+            position += len(window)
+            for row in self.db.query(
+                f"SELECT {_CLAIM_COLUMNS} FROM rag_sync_queue q FORCE INDEX (PRIMARY)"
+                f" WHERE q.id IN ({_ids_sql(len(window))}) AND q.status IN ('pending', 'failed')"
+                " AND q.next_attempt_at <= %s FOR UPDATE SKIP LOCKED",
+                [*window, now],
+            ):
+                chosen[int(row[0])] = row
+        if not chosen:
+            return True, []
+        taken = sorted(chosen.values(), key=lambda r: (r[9], r[0]))
+        ids = [int(r[0]) for r in taken]
+        self.db.execute(
+            "UPDATE rag_sync_queue SET status = 'processing', lease_token = %s, lease_expires_at = %s,"
+            f" updated_at = %s WHERE id IN ({_ids_sql(len(ids))})",
+            [token, now + timedelta(seconds=lease_seconds), now, *ids],
+        )
+        return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6] or "", int(r[7]), int(r[8]),
+                               r[9], r[10], token) for r in taken]
 
     # ------------------------------------------------------------------ settle
 
