@@ -123,6 +123,12 @@ def _columns(db: Database, table: str) -> list[tuple[str, str, str]]:
     return [(str(n), str(t), str(e)) for n, t, e in rows]
 
 
+def _keep_timestamps(db: Database, table: str) -> str:
+    """Return ``, col = col`` for the ``ON UPDATE CURRENT_TIMESTAMP`` columns, so a rewrite keeps their values."""
+    columns = [name for name, _type, extra in _columns(db, table) if "on update" in extra.lower()]
+    return "".join(f", `{c}` = `{c}`" for c in columns)
+
+
 def _has_table(db: Database, table: str) -> bool:
     return bool(db.scalar(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
@@ -154,7 +160,7 @@ def _stage_entity(db: Database, entity: StagedEntity, offset: int) -> None:
         f" ADD COLUMN `created_in` bigint unsigned NOT NULL DEFAULT {FIRST_VERSION} AFTER `{ident}`,"
         f" ADD COLUMN `updated_in` bigint unsigned NOT NULL DEFAULT {MAX_VERSION} AFTER `created_in`"
     )
-    db.execute(f"UPDATE {t(entity.table)} SET row_id = {ident} + %s", (offset,))
+    db.execute(f"UPDATE {t(entity.table)} SET row_id = {ident} + %s{_keep_timestamps(db, entity.table)}", (offset,))
     db.execute(
         f"ALTER TABLE {t(entity.table)} DROP PRIMARY KEY,"
         f" MODIFY `row_id` int unsigned NOT NULL AUTO_INCREMENT, ADD PRIMARY KEY (`row_id`),"
@@ -220,7 +226,8 @@ def schedule_update(
         (version, old),
     )
     new = int(db.scalar("SELECT LAST_INSERT_ID()"))
-    db.execute(f"UPDATE {t(entity.table)} SET updated_in = %s WHERE row_id = %s", (version, old))
+    db.execute(f"UPDATE {t(entity.table)} SET updated_in = %s{_keep_timestamps(db, entity.table)}"
+               f" WHERE row_id = %s", (version, old))
     for table, _column in entity.renamed:
         if _has_table(db, table):
             _copy_rows(db, table, "row_id", old, new)
