@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 
+from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync.db import Database
 from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document

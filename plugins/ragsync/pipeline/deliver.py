@@ -79,9 +79,10 @@ class _Run:
     """One delivery run (one worker): a sender thread POSTs, the calling thread claims and settles.
 
     Every POST goes through a single sender thread, so a worker never has two requests in flight;
-    while one is in flight, the calling thread settles the previous batch and claims the next one,
-    so the database round trips and commits overlap with the backend's processing time. The
-    database connection is only ever used by the calling thread.
+    while one is in flight, the calling thread settles the previous (successful) batch and claims
+    the next one, so the database round trips and commits overlap with the backend's processing
+    time. After a failed response nothing new is sent until it is settled and the breaker has
+    seen it. The database connection is only ever used by the calling thread.
     """
 
     def __init__(self, db: Database, hook: RagWebhookHook, settings: Settings, clock: Clock, worker: str,
@@ -231,14 +232,24 @@ class _Run:
         ready, stop = self.claim()
         previous: tuple[_Batch, DeliveryResponse] | None = None
         while True:
+            if previous is not None and not previous[1].ok:
+                # Overlap only while deliveries succeed: after a failure, settle it (and let the
+                # breaker judge) before anything else goes out.
+                if not self.settle(*previous):
+                    stop = "breaker_open"
+                previous = None
             current = self.start(ready.pop(0)) if ready and stop is None else None
             if previous is not None:
                 if not self.settle(*previous):
                     stop = "breaker_open"
                 previous = None
-            if stop is None and not ready:
+            if stop is None and not ready and not (current is not None and current.probe):
+                # prefetch the next claim while this request is in flight (not during a probe:
+                # the breaker decides what follows it)
                 ready, stop = self.claim()
             if current is None:
+                if ready and stop is None:
+                    continue
                 return stop or "queue_empty"
             previous = (current, self.wait(current))
 

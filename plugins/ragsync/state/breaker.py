@@ -243,6 +243,7 @@ class CircuitBreaker:
     def open(self, reason: str) -> BreakerState:
         """Open the breaker now, whatever its state (the endpoint answered 410 Gone)."""
         self._ensure()
+        self._clean_seen_at = None
         now = self.clock.now()
 
         def work() -> BreakerState:

@@ -520,8 +520,8 @@ class QueueRepository:
                 if mine:
                     self.audit.write(
                         "batch_failed",
-                        f"delivery of {len(mine)} item(s) failed ({_status_text(http_status)}); "
-                        f"{part.failed} will be retried, {part.dead} dead",
+                        f"delivery of {len(mine)} item(s) failed: {_truncate(error, 300) or _status_text(http_status)};"
+                        f" {part.failed} will be retried, {part.dead} dead",
                         level="warning", entity_type=_one_type(mine), batch_id=batch_id,
                         details={"items": len(mine), "http_status": http_status, "error": _truncate(error, 500),
                                  "retry": part.failed, "dead": part.dead, "superseded": part.superseded,
