@@ -403,7 +403,7 @@ class CmsPageReader(_CmsReader):
             "content_heading": clean_text(self._text(row, "content_heading")) or None,
             "document_type": detect_document_type(
                 row.identifier, title, extract_headings(body), self.settings.cms_pages.document_types,
-                home_identifier,
+                row.identifier if is_home else None,
             ),
             "meta_title": clean_text(self._text(row, "meta_title")) or None,
             "meta_description": clean_text(self._text(row, "meta_description")) or None,
