@@ -70,11 +70,24 @@ def test_shop_loads_and_the_summary_counts_what_is_in_the_tables(
     assert count(db, "catalog_product_entity") == SHOP_PRODUCTS == summary.products
     for table in ("catalog_product_entity", "catalog_product_entity_varchar", "catalog_product_entity_int",
                   "catalog_product_entity_text", "url_rewrite", "cms_page", "cms_block", "salesrule",
-                  "catalogrule", "cataloginventory_stock_item", "catalog_product_entity_media_gallery"):
+                  "catalogrule", "cataloginventory_stock_item", "catalog_product_entity_media_gallery",
+                  "catalog_product_index_price", "catalogrule_product"):
         assert count(db, table) == summary.counts[table], table
     assert summary.total_rows > 2000
     assert summary.elapsed_seconds < 10
     assert "50 products" in summary.describe()
+
+
+def test_the_manifest_is_fixed_and_names_every_well_known_entity() -> None:
+    known = manifest()
+    assert known == manifest()
+    assert (known.simple_with_overrides, known.configurable, known["cart_expired"]) == (1, 2, 4)
+    assert known.configurable_children == (3, 4, 5, 6, 7, 8) and known.not_visible_child == 3
+    assert known.first_bulk_product_id == FIRST_BULK_PRODUCT_ID == max(known.products.values()) + 1
+    assert known.cms_pages["no-route"] == known.no_route_page
+    assert known.categories_by_level[2][0] == known.women
+    with pytest.raises(AttributeError):
+        _ = known.no_such_entity
 
 
 def test_shop_loads_with_a_table_prefix(make_shop) -> None:
@@ -189,7 +202,7 @@ def test_description_html_is_page_builder_with_directives_and_some_are_plain(
     db = demo_shop
     html = store_value(db, "description", shop_manifest.simple_with_overrides, 0)
     for marker in ('data-content-type="row"', 'data-content-type="text"', "<h3", "<ul>", "<table",
-                   "{{media url=", '{{store url="size-guide"}}', "<a href="):
+                   '{{media url="wysiwyg/', "{{media url=wysiwyg/", '{{store url="size-guide"}}', "<a href="):
         assert marker in html, marker
     plain = store_value(db, "description", shop_manifest.plain_description, 0)
     assert "<" not in plain and "\n" in plain
@@ -293,6 +306,16 @@ def test_special_price_windows_are_relative_to_now(demo_shop: Database, shop_man
     assert index[m.special_current] == raw_value(db, "special_price", m.special_current, 0)
     assert index[m.special_past] == raw_value(db, "price", m.special_past, 0)
     assert index[m.special_future] == raw_value(db, "price", m.special_future, 0)
+    # every customer group has the row; the outlet-only product is indexed on website 2 only; disabled is not
+    groups = db.query(f"SELECT website_id, customer_group_id FROM {db.table('catalog_product_index_price')}"
+                      " WHERE entity_id = %s ORDER BY 1, 2", (m.simple_with_overrides,))
+    assert groups == [(w, g) for w in (1, 2) for g in (0, 1, 2, 3)]
+    assert {r[0] for r in db.query(f"SELECT website_id FROM {db.table('catalog_product_index_price')}"
+                                   " WHERE entity_id = %s", (m.outlet_only,))} == {2}
+    assert count(db, "catalog_product_index_price", "entity_id = %s", (m.disabled_product,)) == 0
+    configurable = db.query(f"SELECT min_price, max_price FROM {db.table('catalog_product_index_price')}"
+                            " WHERE entity_id = %s AND customer_group_id = 0", (m.configurable,))
+    assert configurable == [(52, 52)]
 
 
 def test_images_gallery_and_per_store_labels(demo_shop: Database, shop_manifest: ShopManifest) -> None:

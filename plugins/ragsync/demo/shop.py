@@ -535,6 +535,10 @@ _WRITERS = 2                # writer connections; each owns a fixed set of table
 _QUEUED_BATCHES = 2         # batches waiting per writer (bounds memory)
 
 
+# A writer's job: rows per table, or one set-based statement (table, sql, params), or None to stop.
+_WriterJob = dict[str, list[tuple[Any, ...]]] | tuple[str, str, tuple[Any, ...]] | None
+
+
 class _RowWriter:
     """Collect rows per table and send them as multi-row INSERTs with explicit column lists.
 
@@ -555,7 +559,7 @@ class _RowWriter:
                 db.table(table), ", ".join(f"`{c}`" for c in cols), ", ".join(["%s"] * len(cols)))
             for table, cols in _COLUMNS.items()
         }
-        self._queues: list[queue.Queue[dict[str, list[tuple[Any, ...]]] | None]] = [
+        self._queues: list[queue.Queue[_WriterJob]] = [
             queue.Queue(maxsize=_QUEUED_BATCHES) for _ in range(_WRITERS)]
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
@@ -592,10 +596,12 @@ class _RowWriter:
             self.rows[table] = []
         for writer, batch in enumerate(batches):
             if batch:
-                if self._threads:
-                    self._queues[writer].put(batch)
-                else:
-                    self._write(self.db, batch)
+                self._queues[writer].put(batch)
+
+    def execute_after(self, table: str, sql: str, params: tuple[Any, ...]) -> None:
+        """Run a set-based statement that fills ``table`` after the rows already handed over."""
+        self.flush()
+        self._queues[self._writer_of(table)].put((table, sql, params))
 
     def close(self) -> None:
         """Wait until the writers have written everything, close their connections, raise their error."""
@@ -614,12 +620,20 @@ class _RowWriter:
         db = Database(self.db.params)
         try:
             db.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
-            while True:
-                batch = self._queues[index].get()
-                if batch is None:
-                    return
-                if not self._errors:
-                    self._write(db, batch)
+            # One transaction per writer: InnoDB then bulk-loads each empty table and builds its
+            # indexes by sorting at commit (MariaDB 10.7+), instead of inserting into every B-tree.
+            with db.transaction():
+                while True:
+                    job = self._queues[index].get()
+                    if job is None:
+                        break
+                    if isinstance(job, tuple):
+                        table, sql, params = job
+                        started = time.perf_counter()
+                        written = db.execute(sql, params)
+                        self._count(table, written, time.perf_counter() - started)
+                    else:
+                        self._write(db, job)
         except BaseException as exc:  # noqa: BLE001 - handed to the generating thread
             self._errors.append(exc)
             while self._queues[index].get() is not None:  # drain so the producer never blocks
@@ -628,14 +642,17 @@ class _RowWriter:
             db.close()
 
     def _write(self, db: Database, batch: dict[str, list[tuple[Any, ...]]]) -> None:
-        with db.transaction(), db.cursor() as cur:
+        with db.cursor() as cur:
             cur.max_stmt_length = _STATEMENT_BYTES
             for table, rows in batch.items():
                 started = time.perf_counter()
                 cur.executemany(self._sql[table], rows)
-                with self._lock:
-                    self.seconds[table] = self.seconds.get(table, 0.0) + time.perf_counter() - started
-                    self.counts[table] = self.counts.get(table, 0) + len(rows)
+                self._count(table, len(rows), time.perf_counter() - started)
+
+    def _count(self, table: str, rows: int, seconds: float) -> None:
+        with self._lock:
+            self.seconds[table] = self.seconds.get(table, 0.0) + seconds
+            self.counts[table] = self.counts.get(table, 0) + rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -699,8 +716,6 @@ class _ShopBuilder:
         self.next_id: dict[str, int] = {}
         self.store_products = {code: {"assigned": 0, "visible": 0} for code in ("default", "fr", "outlet")}
         self.cat_url_path: dict[int, dict[int, str]] = {}   # store id -> category id -> url_path
-        self.cat_root: dict[int, int] = {n.id: n.root_id for n in CATEGORY_NODES}
-        self.cat_active_default = {n.id: n.spec.active for n in CATEGORY_NODES}
         self.watch_category = CATEGORY_IDS["gear_watches"]
         self.catalog_rule_window = (self.today - timedelta(days=7), self.today + timedelta(days=30))
 
@@ -720,6 +735,12 @@ class _ShopBuilder:
     def _created(self, entity_id: int) -> datetime:
         return self.now - timedelta(days=200) + timedelta(minutes=entity_id % 100_000)
 
+    def _updated_text(self, entity_id: int) -> str:
+        return (self.now - timedelta(minutes=60 + (entity_id * 37) % 1380)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _created_text(self, entity_id: int) -> str:
+        return self._created(entity_id).strftime("%Y-%m-%d %H:%M:%S")
+
     def value(self, entity: str, backend: str, attribute_id: int, store_id: int, entity_id: int, value: Any) -> None:
         self.w.rows[f"catalog_{entity}_entity_{backend}"].append((attribute_id, store_id, entity_id, value))
 
@@ -735,6 +756,7 @@ class _ShopBuilder:
             self._products()
             self._cms()
             self._rules()
+            self._copy_price_index()
             self.w.flush()
         finally:
             self.w.close()
@@ -1171,78 +1193,83 @@ class _ShopBuilder:
                 final = min(final, round(p.price * 0.9, 2))
         return final
 
-    def _emit(self, p: _Product, parent: _Product | None = None) -> None:
+    def _emit(self, p: _Product) -> None:
         a = self.attr
         rows = self.w.rows
-        value = self.value
+        varchar = rows["catalog_product_entity_varchar"].append
+        text = rows["catalog_product_entity_text"].append
+        integer = rows["catalog_product_entity_int"].append
+        decimal = rows["catalog_product_entity_decimal"].append
+        datetime_ = rows["catalog_product_entity_datetime"].append
         pid = p.id
         composite = p.type_id == "configurable"
         rows["catalog_product_entity"].append((pid, PRODUCT_ATTRIBUTE_SET, p.type_id, p.sku, int(composite),
-                                               int(composite), self._created(pid), self._updated(pid)))
+                                               int(composite), self._created_text(pid), self._updated_text(pid)))
         # varchar
-        value("product", "varchar", a["name"], 0, pid, p.name)
-        value("product", "varchar", a["url_key"], 0, pid, p.url_key)
+        varchar((a["name"], 0, pid, p.name))
+        varchar((a["url_key"], 0, pid, p.url_key))
         main_image = p.images[0] if p.images else "no_selection"
-        for code in ("image", "small_image", "thumbnail"):
-            value("product", "varchar", a[code], 0, pid, main_image)
-        value("product", "varchar", a["options_container"], 0, pid, "container2")
-        value("product", "varchar", a["msrp_display_actual_price_type"], 0, pid, "0")
+        varchar((a["image"], 0, pid, main_image))
+        varchar((a["small_image"], 0, pid, main_image))
+        varchar((a["thumbnail"], 0, pid, main_image))
+        varchar((a["options_container"], 0, pid, "container2"))
+        varchar((a["msrp_display_actual_price_type"], 0, pid, "0"))
         if p.meta_title:
-            value("product", "varchar", a["meta_title"], 0, pid, p.meta_title)
+            varchar((a["meta_title"], 0, pid, p.meta_title))
         if p.meta_description:
-            value("product", "varchar", a["meta_description"], 0, pid, p.meta_description)
+            varchar((a["meta_description"], 0, pid, p.meta_description))
         # text
         if p.description is not None:
-            value("product", "text", a["description"], 0, pid, p.description)
+            text((a["description"], 0, pid, p.description))
         if p.short_description is not None:
-            value("product", "text", a["short_description"], 0, pid, p.short_description)
+            text((a["short_description"], 0, pid, p.short_description))
         if p.meta_keyword:
-            value("product", "text", a["meta_keyword"], 0, pid, p.meta_keyword)
+            text((a["meta_keyword"], 0, pid, p.meta_keyword))
         if p.material:
-            value("product", "text", a["material"], 0, pid, ",".join(str(o) for o in p.material))
+            text((a["material"], 0, pid, ",".join(str(o) for o in p.material)))
         # int
-        value("product", "int", a["status"], 0, pid, p.status)
-        value("product", "int", a["visibility"], 0, pid, p.visibility)
-        value("product", "int", a["tax_class_id"], 0, pid, TAXABLE_GOODS)
-        value("product", "int", a["quantity_and_stock_status"], 0, pid, p.in_stock)
+        integer((a["status"], 0, pid, p.status))
+        integer((a["visibility"], 0, pid, p.visibility))
+        integer((a["tax_class_id"], 0, pid, TAXABLE_GOODS))
+        integer((a["quantity_and_stock_status"], 0, pid, p.in_stock))
         if p.color is not None:
-            value("product", "int", a["color"], 0, pid, p.color)
+            integer((a["color"], 0, pid, p.color))
         if p.size is not None:
-            value("product", "int", a["size"], 0, pid, p.size)
+            integer((a["size"], 0, pid, p.size))
         if p.manufacturer is not None:
-            value("product", "int", a["manufacturer"], 0, pid, p.manufacturer)
+            integer((a["manufacturer"], 0, pid, p.manufacturer))
         # decimal
         if p.price is not None:
-            value("product", "decimal", a["price"], 0, pid, p.price)
+            decimal((a["price"], 0, pid, p.price))
         if p.weight is not None:
-            value("product", "decimal", a["weight"], 0, pid, p.weight)
+            decimal((a["weight"], 0, pid, p.weight))
         if p.special_price is not None:
-            value("product", "decimal", a["special_price"], 0, pid, p.special_price)
+            decimal((a["special_price"], 0, pid, p.special_price))
         # datetime (website scope, written at store 0 like Magento's single-website default)
         if p.special_from is not None:
-            value("product", "datetime", a["special_from_date"], 0, pid, f"{p.special_from} 00:00:00")
+            datetime_((a["special_from_date"], 0, pid, f"{p.special_from} 00:00:00"))
         if p.special_to is not None:
-            value("product", "datetime", a["special_to_date"], 0, pid, f"{p.special_to} 00:00:00")
+            datetime_((a["special_to_date"], 0, pid, f"{p.special_to} 00:00:00"))
         if p.news_from is not None:
-            value("product", "datetime", a["news_from_date"], 0, pid, f"{p.news_from} 00:00:00")
+            datetime_((a["news_from_date"], 0, pid, f"{p.news_from} 00:00:00"))
         # store-level overrides
         if p.status_by_store:
             for store, status in sorted(p.status_by_store.items()):
-                value("product", "int", a["status"], store, pid, status)
+                integer((a["status"], store, pid, status))
         if p.visibility_by_store:
             for store, visibility in sorted(p.visibility_by_store.items()):
-                value("product", "int", a["visibility"], store, pid, visibility)
+                integer((a["visibility"], store, pid, visibility))
         if p.fr:
             for code in ("name", "url_key", "meta_title", "meta_description"):
                 if code in p.fr:
-                    value("product", "varchar", a[code], FR_STORE, pid, p.fr[code])
+                    varchar((a[code], FR_STORE, pid, p.fr[code]))
             for code in ("description", "short_description"):
                 if code in p.fr:
-                    value("product", "text", a[code], FR_STORE, pid, p.fr[code])
+                    text((a[code], FR_STORE, pid, p.fr[code]))
         if p.image_by_store:
             for store, path in sorted(p.image_by_store.items()):
                 for code in ("image", "small_image", "thumbnail"):
-                    value("product", "varchar", a[code], store, pid, path)
+                    varchar((a[code], store, pid, path))
         # media gallery
         gallery_attribute = a["media_gallery"]
         for position, path in enumerate(p.images):
@@ -1292,9 +1319,8 @@ class _ShopBuilder:
                 if final_price is None or p.price is None:
                     continue
                 price, final, low, high = p.price, final_price, final_price, final_price
-            for group in CUSTOMER_GROUPS:
-                rows["catalog_product_index_price"].append(
-                    (pid, group, website, TAXABLE_GOODS, price, final, low, high))
+            rows["catalog_product_index_price"].append(
+                (pid, CUSTOMER_GROUPS[0], website, TAXABLE_GOODS, price, final, low, high))
         # catalog rule index (the active rule targets the Watches category)
         if self.watch_category in p.categories:
             start, end = self.catalog_rule_window
@@ -1321,7 +1347,7 @@ class _ShopBuilder:
                 rows["catalog_product_super_link"].append((self._id("super_link"), child.id, pid))
                 rows["catalog_product_relation"].append((pid, child.id))
             for child in p.children:
-                self._emit(child, p)
+                self._emit(child)
 
     def _product_rewrites(self, p: _Product, store: int) -> None:
         rows = self.w.rows
@@ -1343,6 +1369,18 @@ class _ShopBuilder:
             if redirect_store == store:
                 rows["url_rewrite"].append((self._id("url_rewrite"), "product", p.id, f"{old_key}.html",
                                             f"{key}.html", 301, store, None, 0, None))
+
+    def _copy_price_index(self) -> None:
+        """Give every other customer group the NOT LOGGED IN prices, set-based on the server."""
+        index, groups = self.db.table("catalog_product_index_price"), self.db.table("customer_group")
+        columns = "entity_id, customer_group_id, website_id, tax_class_id, price, final_price, min_price, max_price"
+        self.w.execute_after(
+            "catalog_product_index_price",
+            f"INSERT INTO {index} ({columns})"  # noqa: S608 - table names from db.table()
+            " SELECT i.entity_id, g.customer_group_id, i.website_id, i.tax_class_id, i.price, i.final_price,"
+            f" i.min_price, i.max_price FROM {index} i JOIN {groups} g ON g.customer_group_id <> i.customer_group_id"
+            " WHERE i.customer_group_id = %s ORDER BY i.entity_id, g.customer_group_id, i.website_id",
+            (CUSTOMER_GROUPS[0],))
 
     # -- CMS -------------------------------------------------------------------------------------
     def _cms(self) -> None:

@@ -194,7 +194,8 @@ _ABOUT = pb_row(
     pb_text("<p>Demo Shop started in 2009 as a two-person workshop in Lyon making running jackets for "
             "friends. Today we design technical clothing and gear for people who move outdoors, "
             "whatever the weather.</p>"
-            "<p>We still test every product on the trails around the workshop before it goes on sale.</p>"),
+            "<p>We still test every product on the trails around the workshop before it goes on sale.</p>"
+            '<p><img src="{{media url="wysiwyg/about/team.jpg"}}" alt="The Demo Shop team"></p>'),
     pb_image("wysiwyg/about/workshop.jpg", "Our workshop in Lyon"),
     pb_heading("What we believe in", 3),
     pb_text("<ul><li><strong>Durability</strong>: a jacket should last ten seasons, not one.</li>"
@@ -506,7 +507,8 @@ def short_description(rng: random.Random, kind: Kind) -> str:
 AERO_TEE_DESCRIPTION = pb_row(
     pb_heading("Aero Daily Fitness Tee", 2),
     pb_text("<p>The <strong>Aero Daily Fitness Tee</strong> is the shirt you reach for every morning: "
-            "quick-drying, soft and cut for movement.</p>"),
+            "quick-drying, soft and cut for movement.</p>"
+            '<p><img src="{{media url="wysiwyg/products/aero-tee-fabric.jpg"}}" alt="Fabric close-up"></p>'),
     pb_heading("Features", 3),
     pb_text("<ul><li>Quick-drying recycled polyester and organic cotton</li><li>Flatlock seams</li>"
             "<li>Odour control finish</li></ul>"),
