@@ -116,21 +116,21 @@ class BlockLibrary:
         """Read every block with its store views (one query; later calls do nothing)."""
         if self._by_id is not None:
             return
-        with self._load_lock:
+        # always the reader's lock first, then the library's: the same order as a fetch that loads it
+        with self._lock, self._load_lock:
             if self._by_id is not None:
                 return
             t = self.ctx.t
             link = self.ctx.link_field("cms_block")
             version_sql, version_params = current_version_condition(self.ctx, "b", self.now)
             stores = ", ".join(["%s"] * len(self.store_ids))
-            with self._lock:
-                rows = self.ctx.db.query(
-                    f"SELECT b.block_id, b.identifier, b.is_active, s.store_id,"
-                    f" CASE WHEN b.is_active = 1 AND s.store_id IN ({stores}) THEN CAST(b.content AS BINARY) END"
-                    f" FROM {t('cms_block')} b LEFT JOIN {t('cms_block_store')} s ON s.{link} = b.{link}"
-                    f" WHERE {version_sql} ORDER BY b.block_id, s.store_id",
-                    [*self.store_ids, *version_params],
-                )
+            rows = self.ctx.db.query(
+                f"SELECT b.block_id, b.identifier, b.is_active, s.store_id,"
+                f" CASE WHEN b.is_active = 1 AND s.store_id IN ({stores}) THEN CAST(b.content AS BINARY) END"
+                f" FROM {t('cms_block')} b LEFT JOIN {t('cms_block_store')} s ON s.{link} = b.{link}"
+                f" WHERE {version_sql} ORDER BY b.block_id, s.store_id",
+                [*self.store_ids, *version_params],
+            )
             raw: dict[int, tuple[str, bool, list[bytes | str | None], set[int]]] = {}
             for block_id, identifier, is_active, store_id, content in rows:
                 entry = raw.setdefault(int(block_id), (str(identifier or ""), bool(is_active), [None], set()))
