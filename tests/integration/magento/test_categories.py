@@ -425,3 +425,26 @@ def test_adobe_commerce_layout(make_shop: Any, demo_shop: Database) -> None:
     live = by_key(reader(db, now=SHOP_NOW + timedelta(days=8)).read([21, 22]).documents)
     assert live[("21", 1)].data is not None and live[("21", 1)].data["name"] == "Luggage"
     assert live[("22", 1)].data is not None and live[("22", 1)].data["path"] == "Gear > Luggage > Backpacks"
+
+
+def test_description_widgets_include_blocks_of_the_store_view(make_shop: Any) -> None:
+    db = make_shop(products=21)
+    description_id = db.scalar(f"SELECT attribute_id FROM {db.table('eav_attribute')}"
+                               " WHERE attribute_code = 'description' AND entity_type_id = 3")
+    db.execute(f"INSERT INTO {db.table('catalog_category_entity_text')} (attribute_id, store_id, entity_id, value)"
+               " VALUES (%s, 0, 22, %s)",
+               (description_id, '<p>Our packs.</p>{{widget type="Magento\\Cms\\Block\\Widget\\Block"'
+                                ' block_id="bandeau-fr"}}{{block id="shipping-notice"}}'))
+    chosen = reader(db)
+    chosen.read([20])
+    statements, batch = count_statements(db, lambda: chosen.read([22]))
+    assert statements == QUERIES_PER_CHUNK + 1  # the chunk that first needs a block reads them all, once
+    assert batch.problems == []  # blocks kept to other store views render nothing, silently
+    docs = by_key(batch.documents)
+    descriptions = {sid: docs[("22", sid)].data["description"] for sid in (1, 2)}  # type: ignore[index]
+    assert descriptions == {
+        1: "Our packs.\n\nOrders placed before 14:00 ship the same working day.",
+        2: "Our packs.\n\nLivraison offerte en France dès 50 € d'achat. Offer valid in mainland France",
+    }
+    again, _ = count_statements(db, lambda: chosen.read([22]))
+    assert again == QUERIES_PER_CHUNK
