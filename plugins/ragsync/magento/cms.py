@@ -113,7 +113,7 @@ class _CmsReader:
         self.store_ids = [s.store_id for s in self.stores]
         self._lock = threading.RLock()
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, self._lock)
-        """The active blocks widgets may include, read once per reader on first use."""
+        """The CMS blocks widgets may include, read once per reader on first use."""
         self._contexts: dict[int, DirectiveContext] = {}
 
     # --- hooks ----------------------------------------------------------------------------------
