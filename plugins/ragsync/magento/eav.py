@@ -95,6 +95,12 @@ class IdSelection:
             return f"{column} BETWEEN %s AND %s", [self.first, self.last]
         return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", list(self.ids)
 
+    def exact_sql(self, column: str) -> tuple[str, list[int]]:
+        """Return a condition on ``column`` selecting exactly ``ids`` (a range only when it has no gaps)."""
+        if self.ids and not self.exact:
+            return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", list(self.ids)
+        return self.sql(column)
+
     @property
     def id_set(self) -> frozenset[int]:
         """Return the ids as a frozenset."""

@@ -406,7 +406,8 @@ class ProductReader:
             return chunk
         with self._lock:
             self._fetch_entities(chunk)
-            wanted = {a.code: a for a in [*self.core_attributes.values(), *self.extra_attributes]}
+            wanted = {a.code: a for a in [*self.core_attributes.values(), *self.extra_attributes,
+                                          *self.configurable_candidates]}
             chunk.values = load_values(self.ctx, ENTITY_TABLE, wanted.values(), selection, self.store_ids, self.now)
             self._fetch_assignments(chunk)
             chunk.paths = canonical_paths(self.ctx, "product", selection, self.store_ids)
@@ -528,32 +529,44 @@ class ProductReader:
             )
             if store_id is not None:
                 entry.labels[int(store_id)] = (bool(use_default), _text(decode_bytes(label)[0]))
-        # children: sku, stock and websites
+        # children: every link; sku, stock and websites only for children outside the chunk (those
+        # inside it, usually all of them as Magento creates a family together, are read already)
         join, parent_col, join_params = self._parent_join("l.parent_id")
         id_sql, id_params = chunk.selection.sql(parent_col)
+        inside_sql, inside_params = chunk.selection.exact_sql("l.product_id")
         child_version_sql, child_version_params = current_version_condition(self.ctx, "c", self.now)
         rows = self.ctx.db.query(
-            f"SELECT {parent_col}, c.entity_id, c.sku, s.is_in_stock,"
-            f" (SELECT GROUP_CONCAT(w.website_id) FROM {t('catalog_product_website')} w"
-            f" WHERE w.product_id = c.entity_id) AS websites"
+            f"SELECT {parent_col}, l.product_id, c.entity_id, c.sku, s.is_in_stock,"
+            f" IF(c.entity_id IS NULL, NULL, (SELECT GROUP_CONCAT(w.website_id)"
+            f" FROM {t('catalog_product_website')} w WHERE w.product_id = c.entity_id)) AS websites"
             f" FROM {t('catalog_product_super_link')} l{join}"
-            f" JOIN {t(ENTITY_TABLE)} c ON c.entity_id = l.product_id AND {child_version_sql}"
+            f" LEFT JOIN {t(ENTITY_TABLE)} c ON c.entity_id = l.product_id AND {child_version_sql}"
+            f" AND NOT ({inside_sql.replace('l.product_id', 'c.entity_id')})"
             f" LEFT JOIN {t('cataloginventory_stock_item')} s ON s.product_id = c.entity_id AND s.stock_id = %s"
             f" WHERE {id_sql}",
-            [*join_params, *child_version_params, DEFAULT_STOCK_ID, *id_params],
+            [*join_params, *child_version_params, *inside_params, DEFAULT_STOCK_ID, *id_params],
         )
-        for parent_id, child_id, sku, in_stock, websites in rows:
+        for parent_id, child_id, outside_id, sku, in_stock, websites in rows:
+            parent_id, child_id = int(parent_id), int(child_id)
             if not (exact or chunk.selection.contains(parent_id)):
                 continue
-            website_ids = frozenset(int(w) for w in str(websites or "").split(",") if w.strip().isdigit())
-            chunk.children[int(parent_id)].append(_Child(int(child_id), str(sku or ""), bool(in_stock), website_ids))
-        # the children's status, price and option values (one query per value table)
-        subquery = (f"SELECT l.product_id FROM {t('catalog_product_super_link')} l{join} WHERE {id_sql}")
+            if outside_id is not None:
+                website_ids = frozenset(int(w) for w in str(websites or "").split(",") if w.strip().isdigit())
+                child = _Child(child_id, str(sku or ""), bool(in_stock), website_ids)
+            elif child_id in chunk.entities:
+                child = _Child(child_id, chunk.entities[child_id][0], chunk.stock.get(child_id, False),
+                               frozenset(chunk.websites.get(child_id, ())))
+            else:
+                continue  # no current row: not a product any more
+            chunk.children[parent_id].append(child)
+        # the status, price and option values of the children outside the chunk (one query per value table)
+        subquery = (f"SELECT l.product_id FROM {t('catalog_product_super_link')} l{join}"
+                    f" WHERE {id_sql} AND NOT ({inside_sql})")
         child_attrs = [a for a in (self.attributes.get("status"), self.attributes.get("price")) if a]
         child_attrs += self.configurable_candidates
         chunk.child_values = load_values(
-            self.ctx, ENTITY_TABLE, child_attrs, SubquerySelection(subquery, (*join_params, *id_params)),
-            self.store_ids, self.now,
+            self.ctx, ENTITY_TABLE, child_attrs,
+            SubquerySelection(subquery, (*join_params, *id_params, *inside_params)), self.store_ids, self.now,
         )
 
     # --- building -------------------------------------------------------------------------------
@@ -585,7 +598,7 @@ class ProductReader:
                         raise ContentError("; ".join(reasons))
                     warnings: list[str] = []
                     data, labels = self._data(chunk, product_id, own, entity, store, status, visibility,
-                                              markdown_cache, warnings)
+                                              markdown_cache, warnings, resolved[sid])
                     data["content"] = product_content(data, labels)
                     document = Document(self.entity_type, str(product_id), sid, "save", data, self.now)
                     if _size_bound(data) > MAX_DOCUMENT_BYTES:
@@ -614,6 +627,7 @@ class ProductReader:
         visibility: int | None,
         markdown_cache: dict[str, str],
         warnings: list[str],
+        resolved: dict[int, dict[str, Any]],
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Return the document data (without ``content``) and the attribute labels for the renderer."""
         sid = store.store_id
@@ -622,7 +636,7 @@ class ProductReader:
         variants = None
         in_stock = chunk.stock.get(product_id, False)
         if type_id == "configurable":
-            variants, child_prices = self._variants(chunk, product_id, store)
+            variants, child_prices = self._variants(chunk, product_id, store, resolved)
             in_stock = in_stock and any(v["in_stock"] for v in variants)
             if price is None and child_prices:
                 price = min(child_prices)
@@ -695,30 +709,42 @@ class ProductReader:
                 paths.append(row.path)
         return [store.media_url + "catalog/product" + (p if p.startswith("/") else "/" + p) for p in paths]
 
-    def _variants(self, chunk: ProductChunk, product_id: int, store: StoreView) -> tuple[list[dict[str, Any]], list[float]]:
+    def _variants(
+        self, chunk: ProductChunk, product_id: int, store: StoreView, resolved: dict[int, dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[float]]:
+        """Return the enabled children in the store's website as variants, and their prices."""
         sid = store.store_id
-        child_values = chunk.child_values
         super_attributes = sorted(
             chunk.super_attributes.get(product_id, {}).values(), key=lambda s: (s.position, s.attribute_id)
         )
         by_id = {a.attribute_id: a for a in self.configurable_candidates}
+        outside = chunk.child_values
         variants: list[dict[str, Any]] = []
         prices: list[float] = []
         for child in sorted(chunk.children.get(product_id, ()), key=lambda c: c.entity_id):
-            if child_values is None or store.website_id not in child.websites:
+            if store.website_id not in child.websites:
                 continue
-            if _int(child_values.get(child.entity_id, "status", sid)) != STATUS_ENABLED:
+            # children in the chunk were read with it; the others by the children's own queries
+            own = resolved.get(child.entity_id)
+            if own is None:
+                if child.entity_id in chunk.entities or outside is None:
+                    own = {}
+                else:
+                    own = {code: outside.get(child.entity_id, code, sid)
+                           for code in ("status", "price", *(by_id[s.attribute_id].code
+                                                               for s in super_attributes if s.attribute_id in by_id))}
+            if _int(own.get("status")) != STATUS_ENABLED:
                 continue
             options: dict[str, str] = {}
             for sup in super_attributes:
                 attribute = by_id.get(sup.attribute_id)
                 if attribute is None:
                     continue
-                option_id = _int(child_values.get(child.entity_id, attribute.code, sid))
+                option_id = _int(own.get(attribute.code))
                 label = self.option_labels.get((option_id, sid)) if option_id is not None else None
                 if label is not None:
                     options[self._super_label(sup, attribute, sid)] = label
-            child_price = _price(child_values.get(child.entity_id, "price", sid))
+            child_price = _price(own.get("price"))
             if child_price is not None:
                 prices.append(child_price)
             variants.append({"sku": child.sku, "options": options, "in_stock": child.in_stock})

@@ -30,6 +30,7 @@ AERO_DESCRIPTION = (
     "## Aero Daily Fitness Tee\n\n"
     "The **Aero Daily Fitness Tee** is the shirt you reach for every morning: quick-drying, soft and cut "
     "for movement.\n\n"
+    "![Fabric close-up](https://magento.test/media/wysiwyg/products/aero-tee-fabric.jpg)\n\n"
     "### Features\n\n"
     "- Quick-drying recycled polyester and organic cotton\n"
     "- Flatlock seams\n"
@@ -308,6 +309,11 @@ def test_configurable_product_and_its_variants(demo_shop: Database, shop_manifes
     assert docs[(pid, FR)].data == HOODIE_FR
     # only on the base website
     assert docs[(pid, OUTLET)].action == "delete" and docs[(pid, OUTLET)].data is None
+    # read alone, its children (3-8) were read by the children's own queries; read with them in
+    # the chunk, from the chunk's rows: the same document
+    with_children = by_key(reader(demo_shop).read(list(range(pid, pid + 7))))
+    assert with_children[(pid, DEFAULT)].data == HOODIE_DEFAULT
+    assert with_children[(pid, FR)].data == HOODIE_FR
 
 
 def test_variants_follow_child_status_and_stock(make_shop: Any, shop_manifest: ShopManifest) -> None:
