@@ -215,6 +215,8 @@ class ProductReader:
         self._directive_contexts: dict[int, DirectiveContext] = {}
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, lock=self._lock)
         self._today = {s.store_id: _local_date(self.now, s.timezone) for s in self.stores}
+        # (store, category ids) -> (names, paths); bounded by the distinct assignments of one chunk
+        self._category_cache: dict[tuple[int, tuple[int, ...]], tuple[list[str], list[str]]] = {}
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property
@@ -574,6 +576,7 @@ class ProductReader:
         """Turn the rows of one chunk into documents (no database access except CMS blocks on first use)."""
         batch = ReadBatch()
         markdown_cache: dict[str, str] = {}
+        self._category_cache.clear()
         values = chunk.values
         # every product's values per store view, store fallback and scope applied, in one pass
         resolved = {s.store_id: values.resolve(s.store_id) for s in self.stores} if values is not None else {}
@@ -645,7 +648,8 @@ class ProductReader:
             values.get("special_from_date"), values.get("special_to_date"), self._today[sid]
         ):
             special = _price(values.get("special_price"))
-        categories, category_paths = self._categories(chunk.categories.get(product_id, ()), sid)
+        categories, category_paths = self._categories(chunk.categories.get(product_id, ()), sid,
+                                                      self._category_cache)
         attributes, labels = self._attributes(values, store, markdown_cache, warnings)
         data: dict[str, Any] = {
             "store_code": store.code,
@@ -678,11 +682,17 @@ class ProductReader:
             data["variants"] = variants
         return data, labels
 
-    def _categories(self, category_ids: Sequence[int], store_id: int) -> tuple[list[str], list[str]]:
-        known = self.categories.get(store_id, {})
-        entries = sorted({known[c] for c in category_ids if c in known}, key=lambda e: (e.path, e.name))
-        names = list(dict.fromkeys(e.name for e in entries))
-        return names, [e.path for e in entries]
+    def _categories(self, category_ids: Sequence[int], store_id: int,
+                    cache: dict[tuple[int, tuple[int, ...]], tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+        """Return the names and "A > B" paths of the categories shown in a store view (sorted by path)."""
+        key = (store_id, tuple(category_ids))
+        cached = cache.get(key)
+        if cached is None:
+            known = self.categories.get(store_id, {})
+            entries = sorted({known[c] for c in category_ids if c in known}, key=lambda e: (e.path, e.name))
+            cached = (list(dict.fromkeys(e.name for e in entries)), [e.path for e in entries])
+            cache[key] = cached
+        return list(cached[0]), list(cached[1])
 
     def _images(self, gallery: Sequence[_GalleryRow], base_image: Any, store: StoreView) -> list[str]:
         sid = store.store_id
@@ -840,6 +850,8 @@ def _size_bound(data: dict[str, Any]) -> int:
     for value in data.values():
         if isinstance(value, str):
             chars += len(value)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            chars += sum(map(len, value)) + 4 * len(value)
         elif value:
             chars += len(repr(value))
     return 6 * chars + 64 * len(data) + 4096
