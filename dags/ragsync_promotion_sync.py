@@ -5,7 +5,7 @@ Hourly: rebuild cart price rules and/or catalog price rules (rules have no times
 Magento, so every run compares hashes), queue what changed, and turn rules that expired, were
 disabled or removed into deletes.
 
-Params: `type` (both, cart, catalog), `ids` (rule ids; with `type` both, both kinds are tried),
+Params: `type` (both, cart, catalog; empty = the `promotions.type` setting), `ids` (rule ids; with `type` both, both kinds are tried),
 `force`, `dry_run`.
 """
 
@@ -28,7 +28,8 @@ from airflow.sdk import Param, dag, task
     doc_md=__doc__,
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
-        "type": Param("both", enum=["both", "cart", "catalog"], description="Cart rules, catalog rules or both"),
+        "type": Param(None, type=["null", "string"], enum=[None, "both", "cart", "catalog"],
+                      description="Cart rules, catalog rules or both; empty = promotions.type of ragsync_config"),
         "ids": Param(None, type=["null", "array"], items={"type": "integer", "minimum": 1},
                      description="Rule ids to sync; empty = every rule (with reconcile)"),
         "force": Param(False, type="boolean", description="Queue even when unchanged"),

@@ -84,7 +84,9 @@ class Output:
 
 class _Progress:
     def __init__(self, console: Any, description: str) -> None:
-        self.console, self.description, self._progress, self._task = console, description, None, None
+        self.console, self.description = console, description
+        self._progress: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> _Progress:
         if self.console is not None:
@@ -248,7 +250,7 @@ class App:
 
         self.require_enabled()
         result = deliver(self.ragsync, self.hook(), self.settings, time_budget_seconds=args.budget)
-        data = result.__dict__ if hasattr(result, "__dict__") else dict(result)
+        data = result.as_dict()
         self.out.table("delivery", ["measure", "value"], [[k, v] for k, v in data.items()])
         return EXIT_FAILED if data.get("failed") or data.get("dead") else EXIT_OK
 
@@ -258,7 +260,8 @@ class App:
 
         statuses = (args.status,) if args.status else ("failed", "dead")
         result = retry_items(self.ragsync, statuses, username=_user())
-        self.out.line(f"put back to pending: {_count(result)}")
+        self.out.line(f"put back to pending: {result['retried']}"
+                      + (f" ({result['superseded']} superseded by newer versions)" if result["superseded"] else ""))
         return EXIT_OK
 
     def queue_clear(self, args: argparse.Namespace) -> int:
@@ -272,14 +275,16 @@ class App:
             if answer.strip().lower() not in ("y", "yes"):
                 raise NotConfirmed("not confirmed; nothing was deleted")
         result = clear(self.ragsync, args.status, username=_user())
-        self.out.line(f"deleted {_count(result)} {args.status} items")
+        self.out.line(f"deleted {result['deleted']} {args.status} items")
         return EXIT_OK
 
     def queue_reset_stuck(self, args: argparse.Namespace) -> int:
         """Run ``ragsync queue reset-stuck``."""
         from ragsync.pipeline.maintenance import reset_stuck
 
-        self.out.line(f"returned to pending: {_count(reset_stuck(self.ragsync, self.settings))}")
+        result = reset_stuck(self.ragsync, self.settings)
+        self.out.line(f"returned to pending: {result['reset']}"
+                      + (f" ({result['superseded']} superseded by newer versions)" if result["superseded"] else ""))
         return EXIT_OK
 
     def queue_cleanup(self, args: argparse.Namespace) -> int:
@@ -288,7 +293,7 @@ class App:
 
         result = cleanup_sent(self.ragsync, self.settings, days=args.days)
         self.out.line(f"deleted sent items older than {args.days or self.settings.queue.cleanup_days} days: "
-                      f"{_count(result)}")
+                      f"{int(result['deleted'])}")
         return EXIT_OK
 
     # --- test / db / explain ------------------------------------------------------------
@@ -297,7 +302,7 @@ class App:
         from ragsync.pipeline.maintenance import test_connection
 
         result = test_connection(self.ragsync, self.hook(), username=_user())
-        ok, message = (result if isinstance(result, tuple) else (result.get("ok"), result.get("message")))
+        ok, message = bool(result["ok"]), result["message"]
         self.out.line(("connection OK: " if ok else "connection FAILED: ") + str(message))
         return EXIT_OK if ok else EXIT_FAILED
 
@@ -386,14 +391,6 @@ def _why(doc: Any, ledger: dict[str, Any] | None, rows: list[dict[str, Any]]) ->
     if ledger and ledger["delivered_hash"]:
         return "changed since the last delivery: the next sync or capture queues it"
     return "never delivered: the next sync or capture queues it"
-
-
-def _count(result: Any) -> Any:
-    if isinstance(result, int):
-        return result
-    if isinstance(result, dict):
-        return next(iter(result.values()), 0) if len(result) == 1 else result
-    return result
 
 
 def _user() -> str:

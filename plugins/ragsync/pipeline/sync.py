@@ -75,7 +75,7 @@ class SyncResult:
 
 def is_type_enabled(settings: Settings, entity_type: str) -> bool:
     """Return whether an entity type is switched on in the settings."""
-    section = {
+    section: Any = {
         "product": settings.products, "category": settings.categories, "cms_page": settings.cms_pages,
         "cms_block": settings.cms_blocks, "promotion": settings.promotions,
     }[entity_type]
@@ -170,7 +170,7 @@ class SyncService:
         for problem in batch.problems:
             result.problems.append(str(problem))
             result.problem_ids.add(problem.entity_id)
-            log.warning("skipped %s", problem)
+            log.warning("problem: %s", problem)
         if dry_run:
             for doc in batch.documents:
                 item = doc.item()

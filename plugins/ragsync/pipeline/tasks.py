@@ -121,7 +121,7 @@ def validate_params(runtime: Runtime, dag_kind: str, params: Mapping[str, Any]) 
     from ragsync.pipeline.sync import parse_ids
 
     if dag_kind == "promotion":
-        if (params.get("type") or "both") not in PROMOTION_TYPES:
+        if params.get("type") not in (None, *PROMOTION_TYPES):
             _fail(f"param type must be one of {', '.join(PROMOTION_TYPES)}, got {params.get('type')!r}")
         parse_ids("promotion", promotion_ids(params.get("ids"), params.get("type")))
         return
