@@ -68,7 +68,7 @@ def private_server(base: Path) -> Iterator[str]:
     install = _find("mariadb-install-db", "mysql_install_db")
     server = _find("mariadbd", "mysqld")
     subprocess.run(
-        [install, f"--datadir={datadir}", "--user=root", "--auth-root-authentication-method=normal",
+        [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--auth-root-authentication-method=normal",
          "--skip-test-db", "--skip-name-resolve"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
