@@ -33,12 +33,13 @@ from ragsync.delivery.policy import Outcome, classify_response, parse_retry_afte
 from ragsync.settings import Settings
 from ragsync.state.breaker import CLOSED, CircuitBreaker
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.queue import QueueRepository, QueueRow
+from ragsync.state.queue import QueueRepository, QueueRow, SentBatch
 
 log = logging.getLogger(__name__)
 
 PROBE_BATCH_SIZE = 1
 CLAIM_BATCHES = 4  # batches leased per claim transaction: fewer commits, still a short lease
+SETTLE_GROUP = 4  # delivered batches settled per transaction
 AUTH_HINT = "the API secret or the tenant id is likely wrong"
 GONE_HINT = "the endpoint is gone (HTTP 410): check the webhook URL"
 
@@ -79,9 +80,9 @@ class _Run:
     """One delivery run (one worker): a sender thread POSTs, the calling thread claims and settles.
 
     Every POST goes through a single sender thread, so a worker never has two requests in flight;
-    while one is in flight, the calling thread settles the previous (successful) batch and claims
-    the next one, so the database round trips and commits overlap with the backend's processing
-    time. After a failed response nothing new is sent until it is settled and the breaker has
+    while one is in flight, the calling thread settles delivered batches (up to ``SETTLE_GROUP``
+    per transaction) and claims the next ones, so the database round trips and commits overlap
+    with the backend's processing time. After a failed response nothing new is sent until it is settled and the breaker has
     seen it. The database connection is only ever used by the calling thread.
     """
 
@@ -97,6 +98,7 @@ class _Run:
         self.breaker = CircuitBreaker(db, safe_url(hook.url), settings.breaker, clock)
         self.result = DeliverResult()
         self.unsettled: dict[int, QueueRow] = {}
+        self.delivered: list[SentBatch] = []  # successful batches not settled yet (settled in groups)
         self.lease_seconds = settings.queue.stuck_after_minutes * 60
         self.started = time.monotonic()
         self.deadline = self.started + time_budget_seconds
@@ -152,11 +154,12 @@ class _Run:
                    "elapsed_ms": round(response.elapsed * 1000, 1)}
 
         if outcome is Outcome.SENT:
-            settled = self.queue.settle_sent(rows, batch.batch_id, response.status, details)
-            self._done(rows, settled.stale)
-            self.result.sent += settled.sent
-            self.breaker.record_success()
+            self.delivered.append(SentBatch(list(rows), batch.batch_id, response.status, details))
+            if batch.probe or len(self.delivered) >= SETTLE_GROUP:
+                self.flush()
             return True
+
+        self.flush()  # what was delivered before this batch is settled first
 
         if outcome is Outcome.SPLIT:
             if batch.probe:
@@ -204,13 +207,36 @@ class _Run:
             return False
         return self.breaker.record_failure(error).state == CLOSED
 
+    def flush(self) -> None:
+        """Settle the delivered batches not settled yet, in one transaction, and tell the breaker."""
+        if not self.delivered:
+            return
+        batches, self.delivered = self.delivered, []
+        settled = self.queue.settle_sent_many(batches)
+        for batch in batches:
+            self._done(batch.rows, 0)
+        self.result.stale += settled.stale
+        self.result.sent += settled.sent
+        self.breaker.record_success()
+
     def _done(self, rows: Sequence[QueueRow], stale: int) -> None:
         for row in rows:
             self.unsettled.pop(row.id, None)
         self.result.stale += stale
 
     def release_unsettled(self, reason: str) -> None:
-        """Give back every leased row that was not settled (stop, or an error mid-run)."""
+        """Settle what was delivered, then give back every other leased row (stop, or an error mid-run)."""
+        try:
+            self.flush()
+        finally:
+            self.release_rest(reason)
+
+    def release_rest(self, reason: str) -> None:
+        """Give back every leased row that was neither delivered nor settled."""
+        for batch in self.delivered:  # delivered but the flush failed: sent again after the release
+            for row in batch.rows:
+                self.unsettled.setdefault(row.id, row)
+        self.delivered = []
         if self.unsettled:
             released = self.queue.release(list(self.unsettled.values()), reason)
             self.result.released += released.released
@@ -243,6 +269,8 @@ class _Run:
                 if not self.settle(*previous):
                     stop = "breaker_open"
                 previous = None
+            if stop is not None or (not ready and current is None):
+                self.flush()
             if stop is None and not ready and not (current is not None and current.probe):
                 # prefetch the next claim while this request is in flight (not during a probe:
                 # the breaker decides what follows it)

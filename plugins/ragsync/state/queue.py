@@ -57,11 +57,12 @@ _RETRYABLE_MYSQL_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
 _INSERT_STATEMENT_BYTES = 1 << 20
 CLAIM_CANDIDATES = 2  # candidate ids read per row wanted, so that rows other workers hold can be skipped
 CLAIM_CONTENTION_RETRIES = 20
+CURSOR_REFRESH_SECONDS = 5.0  # rescan claimable rows from the start at least this often
 
 # Columns a claimed row carries (the document included: the batch body is built from it).
 _CLAIM_COLUMNS = (
     "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document, q.document_bytes,"
-    " q.attempts, q.next_attempt_at, q.source"
+    " q.attempts, q.next_attempt_at, q.source, q.status"
 )
 # Columns of the dashboard's list (no document: it can be megabytes).
 LIST_COLUMNS = (
@@ -192,6 +193,16 @@ class SettleResult:
 
 
 @dataclass(frozen=True)
+class SentBatch:
+    """A delivered batch to settle: its rows, batch id, HTTP status and audit details."""
+
+    rows: list[QueueRow]
+    batch_id: str
+    http_status: int | None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class QueuePage:
     """One page of the dashboard's queue list."""
 
@@ -218,6 +229,8 @@ class QueueRepository:
         self.rng = rng or random.Random()
         self.ledger = Ledger(db, self.clock)
         self.audit = AuditLog(db, self.clock)
+        self._cursor: dict[tuple[str, int | None], tuple[datetime, int]] = {}
+        self._cursor_since = time.monotonic()
 
     # ------------------------------------------------------------------ enqueue
 
@@ -358,13 +371,47 @@ class QueueRepository:
         log.info("claim found due rows but other workers held all of them; leaving them to those workers")
         return Claim([], token, now + timedelta(seconds=lease_seconds), now)
 
+    def _candidates(self, status: str, now: datetime, shard_clause: str, shard: int | None, shards: int | None,
+                    wanted: int, cursor: tuple[datetime, int] | None) -> list[tuple[Any, ...]]:
+        """Return ``(id, next_attempt_at)`` of due rows of one status, in claim order, after ``cursor``."""
+        params: list[Any] = [status, now]
+        after = ""
+        if cursor is not None:
+            after = " AND (q.next_attempt_at > %s OR (q.next_attempt_at = %s AND q.id > %s))"
+            params += [cursor[0], cursor[0], cursor[1]]
+        if shards is not None:
+            params += [shards, shard]
+        params.append(wanted)
+        return list(self.db.query(
+            "SELECT q.id, q.next_attempt_at, q.entity_type, q.entity_id, q.store_id FROM rag_sync_queue q"
+            " FORCE INDEX (RAG_SYNC_QUEUE_CLAIM) WHERE q.status = %s AND q.next_attempt_at <= %s" + after
+            + shard_clause + " ORDER BY q.next_attempt_at, q.id LIMIT %s",
+            params,
+        ))
+
+    def _in_flight(self, keys: Iterable[Key]) -> set[Key]:
+        """Return the keys among ``keys`` that have a ``processing`` row.
+
+        Looked up per key through the entity index, which status changes never touch; a
+        ``NOT EXISTS`` in the candidate read was materialized by scanning the ``processing``
+        range of the claim index, the range with the most churn.
+        """
+        return {(t, i, int(s)) for t, i, s in select_by_keys(
+            self.db, "entity_type, entity_id, store_id", "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ENTITY)",
+            keys, " AND status = 'processing'")}
+
     def _claim(self, limit: int, token: str, now: datetime, lease_seconds: int, shard: int | None,
                shards: int | None) -> tuple[bool, list[QueueRow]]:
         """Return (candidates found, rows leased) for one claim transaction.
 
-        Step 1 picks candidate ids with a plain (non-locking) read in claim-index order: one
-        part per claimable status, because a single ``status IN (...)`` would make the server
-        sort every due row before the LIMIT. Step 2 locks them through the primary key with
+        Step 1 picks candidate ids with a plain (non-locking) read in claim-index order and
+        drops those whose entity has a row in flight (:meth:`_in_flight`): one
+        read per claimable status, because a single ``status IN (...)`` would make the server
+        sort every due row before the LIMIT. Each read starts after the last row this
+        repository claimed (a keyset cursor): the head of the index range is full of entries
+        that recent claims delete-marked and purge has not removed yet, and rescanning them on
+        every claim grew to most of a claim's cost. A short read, and every few seconds, scans
+        from the start again, so rows that became due behind the cursor are not left out. Step 2 locks them through the primary key with
         ``FOR UPDATE SKIP LOCKED`` and checks them again. A locking scan of the secondary
         index is avoided on purpose: InnoDB infers implicit locks on secondary-index records
         from the page's newest transaction, so SKIP LOCKED there skips free rows that sit on
@@ -372,18 +419,25 @@ class QueueRepository:
         shard still had hundreds of due rows).
         """
         shard_clause = " AND MOD(q.id, %s) = %s" if shards is not None else ""
-        part = ("(SELECT q.id, q.next_attempt_at FROM rag_sync_queue q FORCE INDEX (RAG_SYNC_QUEUE_CLAIM)"
-                " WHERE q.status = %s AND q.next_attempt_at <= %s" + shard_clause +
-                " AND NOT EXISTS (SELECT 1 FROM rag_sync_queue p WHERE p.entity_type = q.entity_type"
-                " AND p.entity_id = q.entity_id AND p.store_id = q.store_id AND p.status = 'processing')"
-                " ORDER BY q.next_attempt_at, q.id LIMIT %s)")
-        params: list[Any] = []
+        wanted = limit * CLAIM_CANDIDATES
+        fresh = time.monotonic() - self._cursor_since > CURSOR_REFRESH_SECONDS
+        if fresh:
+            self._cursor.clear()
+            self._cursor_since = time.monotonic()
+        found: list[tuple[Any, ...]] = []
         for status in OPEN_STATUSES:
-            params += [status, now, *((shards, shard) if shards is not None else ()), limit * CLAIM_CANDIDATES]
-        found = self.db.query(" UNION ALL ".join([part] * len(OPEN_STATUSES)), params)
+            cursor = self._cursor.get((status, shard))
+            rows = self._candidates(status, now, shard_clause, shard, shards, wanted, cursor)
+            if cursor is not None and len(rows) < wanted:
+                rows = self._candidates(status, now, shard_clause, shard, shards, wanted, None)
+            found += rows
         if not found:
             return False, []
-        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))]
+        busy = self._in_flight((r[2], r[3], int(r[4])) for r in found)
+        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))
+                      if (r[2], r[3], int(r[4])) not in busy]
+        if not candidates:
+            return False, []
         chosen: dict[int, tuple[Any, ...]] = {}
         position = 0
         while len(chosen) < limit and position < len(candidates):
@@ -399,6 +453,8 @@ class QueueRepository:
         if not chosen:
             return True, []
         taken = sorted(chosen.values(), key=lambda r: (r[9], r[0]))
+        for row in taken:
+            self._cursor[(row[11], shard)] = (row[9], int(row[0]))
         ids = [int(r[0]) for r in taken]
         self.db.execute(
             "UPDATE rag_sync_queue SET status = 'processing', lease_token = %s, lease_expires_at = %s,"
@@ -434,37 +490,55 @@ class QueueRepository:
     def settle_sent(self, rows: Claim | Sequence[QueueRow], batch_id: str, http_status: int | None,
                     details: dict[str, Any] | None = None) -> SettleResult:
         """Mark delivered rows ``sent``, record them in the ledger and write ``batch_sent``, atomically."""
+        listed = rows.rows if isinstance(rows, Claim) else list(rows)
+        return self.settle_sent_many([SentBatch(listed, batch_id, http_status, details)])
+
+    def settle_sent_many(self, batches: Sequence[SentBatch]) -> SettleResult:
+        """Settle several delivered batches in one transaction (one commit for the group).
+
+        Per batch one guarded UPDATE (each row keeps its own batch id); one ledger write and one
+        audit insert for the whole group.
+        """
         result = SettleResult()
-        for token, group in self._by_token(rows).items():
-            now = self.clock.now()
+        batches = [b for b in batches if b.rows]
+        if not batches:
+            return result
+        now = self.clock.now()
 
-            def work(token: str = token, group: list[QueueRow] = group, now: datetime = now) -> list[QueueRow]:
-                ids = [r.id for r in group]
-                changed = self.db.execute(
-                    "UPDATE rag_sync_queue SET status = 'sent', attempts = attempts + 1, sent_at = %s,"
-                    " updated_at = %s, batch_id = %s, last_http_status = %s, last_error = NULL,"
-                    " lease_token = NULL, lease_expires_at = NULL"
-                    f" WHERE id IN ({_ids_sql(len(ids))}) AND lease_token = %s AND status = 'processing'",
-                    [now, now, batch_id, http_status, *ids, token],
-                )
-                owned = group
-                if changed != len(group):
-                    sent_ids = {r[0] for r in self.db.query(
-                        f"SELECT id FROM rag_sync_queue WHERE id IN ({_ids_sql(len(ids))})"
-                        " AND status = 'sent' AND batch_id = %s", [*ids, batch_id])}
-                    owned = [r for r in group if r.id in sent_ids]
-                self.ledger.record_sent(owned, at=now)
-                if owned:
-                    self.audit.write(
-                        "batch_sent", f"delivered {len(owned)} item(s) in batch {batch_id} (HTTP {http_status})",
-                        entity_type=_one_type(owned), batch_id=batch_id,
-                        details={"items": len(owned), "http_status": http_status, **_type_counts(owned),
-                                 **(details or {})})
-                return owned
+        def work() -> list[tuple[SentBatch, list[QueueRow]]]:
+            settled: list[tuple[SentBatch, list[QueueRow]]] = []
+            for batch in batches:
+                for token, group in self._by_token(batch.rows).items():
+                    ids = [r.id for r in group]
+                    changed = self.db.execute(
+                        "UPDATE rag_sync_queue SET status = 'sent', attempts = attempts + 1, sent_at = %s,"
+                        " updated_at = %s, batch_id = %s, last_http_status = %s, last_error = NULL,"
+                        " lease_token = NULL, lease_expires_at = NULL"
+                        f" WHERE id IN ({_ids_sql(len(ids))}) AND lease_token = %s AND status = 'processing'",
+                        [now, now, batch.batch_id, batch.http_status, *ids, token],
+                    )
+                    owned = group
+                    if changed != len(group):
+                        sent_ids = {r[0] for r in self.db.query(
+                            f"SELECT id FROM rag_sync_queue WHERE id IN ({_ids_sql(len(ids))})"
+                            " AND status = 'sent' AND batch_id = %s", [*ids, batch.batch_id])}
+                        owned = [r for r in group if r.id in sent_ids]
+                    settled.append((batch, owned))
+            self.ledger.record_sent([r for _b, owned in settled for r in owned], at=now)
+            self.audit.write_many([
+                self.audit.row(
+                    "batch_sent",
+                    f"delivered {len(owned)} item(s) in batch {batch.batch_id} (HTTP {batch.http_status})",
+                    entity_type=_one_type(owned), batch_id=batch.batch_id,
+                    details={"items": len(owned), "http_status": batch.http_status, **_type_counts(owned),
+                             **(batch.details or {})})
+                for batch, owned in settled if owned
+            ])
+            return settled
 
-            owned = in_transaction(self.db, work)
+        for batch, owned in in_transaction(self.db, work):
             result.sent += len(owned)
-            result.stale += len(group) - len(owned)
+            result.stale += len(batch.rows) - len(owned)
             result.settled_ids += [r.id for r in owned]
         self._warn_stale("sent", result.stale)
         return result
@@ -651,7 +725,8 @@ class QueueRepository:
             def work(now: datetime = now) -> tuple[int, int, int]:
                 rows = self.db.query(
                     "SELECT id, entity_type, entity_id, store_id, action, content_hash FROM rag_sync_queue"
-                    " WHERE status = 'processing' AND lease_expires_at <= %s ORDER BY id LIMIT %s FOR UPDATE",
+                    " FORCE INDEX (RAG_SYNC_QUEUE_CLAIM)"  # few rows are processing at any time
+                    " WHERE status = 'processing' AND lease_expires_at <= %s LIMIT %s FOR UPDATE",
                     (cutoff, chunk),
                 )
                 if not rows:
