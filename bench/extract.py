@@ -7,8 +7,8 @@ the demo shop (``ragsync.demo.shop``) into its own database ``ragsync_bench_prod
 measures in separate subprocesses, so that each figure is the process's own:
 
 * **extract**: ``ProductReader.read_all()`` over every product for two store views (``default``
-  and ``fr``, one website): documents (saves and deletes) per second and peak RSS
-  (``ru_maxrss``);
+  and ``fr``, one website): documents (saves and deletes) per second and peak RSS (the
+  process's ``VmHWM``; ``ru_maxrss`` where there is no ``/proc``);
 * **floor**: the very statements one chunk of the reader runs, issued once over the whole id
   range and streamed with a bare mysqlclient server-side cursor, rows discarded: what reading the
   same raw rows costs with no Python work on them.
@@ -58,6 +58,19 @@ def _database_name(products: int) -> str:
 
 
 def _peak_rss_mb() -> float:
+    """Return this process's peak resident set size in MB.
+
+    Linux keeps ``ru_maxrss`` across fork and exec, so a worker started by a parent that has just
+    generated a shop would report the parent's peak; the memory map's own high-water mark
+    (``VmHWM``, reset by exec) is read instead where it exists.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 

@@ -11,8 +11,16 @@ directives) is read once per reader.
 Which products belong to a store view: assigned to the store's website, ``status`` = Enabled
 (website scope, read with store fallback) unless ``products.include_disabled``, and
 ``visibility`` Catalog, Search or both (store scope). Everything else is a delete for that store
-view. A product that cannot be built (invalid UTF-8, a broken directive, an oversized document)
-becomes a :class:`~ragsync.documents.model.Problem` for that store view; the others go on.
+view. A product that cannot be built (text that is not valid UTF-8, an oversized document)
+becomes a :class:`~ragsync.documents.model.Problem` for that store view and gets no document; a
+broken directive or a missing CMS block is reported as a Problem too, but the document (whose
+text is complete either way) is still produced. The other products always go on.
+
+Descriptions are rendered (directives, then HTML to Markdown) once per distinct text and store
+rendering within a chunk: a store view that falls back to the default description shares its
+conversion with the other store views. Children of configurable products that lie inside the
+chunk (Magento creates a family together, so usually all of them) are read with the chunk;
+only the others cost their own (fixed) statements.
 See ``docs/products.md`` for the document's fields.
 """
 
@@ -78,10 +86,11 @@ CORE_CODES = (
     "name", "description", "short_description", "price", "special_price", "special_from_date",
     "special_to_date", "status", "visibility", "image", "meta_title", "meta_description", "meta_keyword",
 )
-HTML_CODES = ("description", "short_description")
-# Statements per chunk (see ProductReader.fetch): entity rows, up to five value tables, websites,
-# categories, URLs, stock, gallery, configurable attributes, children, and up to two value
-# tables for the children (status and configurable options in int, price in decimal).
+# Statements per chunk (see ProductReader.fetch) on a standard install: entity rows, one per value
+# table the attributes live in (varchar, int, decimal, datetime, text), websites, categories, URLs,
+# stock, gallery, configurable attributes, children links, and one per value table of the children
+# outside the chunk (status and configurable options in int, price in decimal). The number depends
+# on the install's attributes, never on the number of products in the chunk.
 QUERIES_PER_CHUNK = 1 + 5 + 6 + 1 + 2
 
 
