@@ -236,6 +236,34 @@ class EavValues:
                     result[entity_id][by_id[aid]] = value
         return dict(result)
 
+    def resolve_all(self, store_ids: Iterable[int]) -> dict[int, dict[int, dict[str, Any]]]:
+        """Return {store_id: {entity_id: {code: value}}} for several store views in one pass over the rows."""
+        by_id: dict[int, str] = {a.attribute_id: code for code, a in self.attributes.items()}
+        global_ids = {a.attribute_id for a in self.attributes.values() if a.is_global == 1}
+        stores = list(dict.fromkeys(store_ids))
+        defaults: dict[int, dict[str, Any]] = defaultdict(dict)
+        overrides: dict[int, dict[int, dict[str, Any]]] = {s: defaultdict(dict) for s in stores if s}
+        for (entity_id, aid, sid), value in self.rows.items():
+            if sid == 0:
+                defaults[entity_id][by_id[aid]] = value
+            elif sid in overrides and aid not in global_ids:
+                overrides[sid][entity_id][by_id[aid]] = value
+        result: dict[int, dict[int, dict[str, Any]]] = {}
+        for store_id in stores:
+            own = overrides.get(store_id)
+            if not own:
+                result[store_id] = {e: dict(v) for e, v in defaults.items()}
+                continue
+            merged = {e: dict(v) for e, v in defaults.items()}
+            for entity_id, values in own.items():
+                target = merged.get(entity_id)
+                if target is None:
+                    merged[entity_id] = dict(values)
+                else:
+                    target.update(values)
+            result[store_id] = merged
+        return result
+
     def invalid_reasons(self, entity_id: int, store_id: int, codes: Iterable[str] | None = None) -> list[str]:
         """Return why values the store view would use could not be decoded (empty when all are fine)."""
         if not self.invalid:

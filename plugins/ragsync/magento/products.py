@@ -584,11 +584,11 @@ class ProductReader:
     def build(self, chunk: ProductChunk) -> ReadBatch:
         """Turn the rows of one chunk into documents (no database access except CMS blocks on first use)."""
         batch = ReadBatch()
-        markdown_cache: dict[str, str] = {}
+        markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
         self._category_cache.clear()
         values = chunk.values
         # every product's values per store view, store fallback and scope applied, in one pass
-        resolved = {s.store_id: values.resolve(s.store_id) for s in self.stores} if values is not None else {}
+        resolved = values.resolve_all(self.store_ids) if values is not None else {}
         no_values: dict[str, Any] = {}
         for product_id in chunk.selection.ids:
             entity = chunk.entities.get(product_id)
@@ -637,7 +637,7 @@ class ProductReader:
         store: StoreView,
         status: int | None,
         visibility: int | None,
-        markdown_cache: dict[str, str],
+        markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]],
         warnings: list[str],
         resolved: dict[int, dict[str, Any]],
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -776,7 +776,7 @@ class ProductReader:
         return self.attribute_label(attribute, store_id)
 
     def _attributes(
-        self, values: dict[str, Any], store: StoreView, markdown_cache: dict[str, str], warnings: list[str]
+        self, values: dict[str, Any], store: StoreView, markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]], warnings: list[str]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         sid = store.store_id
         result: dict[str, Any] = {}
@@ -790,7 +790,7 @@ class ProductReader:
         return result, labels
 
     def _attribute_value(
-        self, attribute: Attribute, value: Any, store: StoreView, markdown_cache: dict[str, str],
+        self, attribute: Attribute, value: Any, store: StoreView, markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]],
         warnings: list[str],
     ) -> str | list[str] | None:
         if value is None or value == "":
@@ -814,29 +814,44 @@ class ProductReader:
             return self._markdown(value, store, markdown_cache, attribute.code, warnings)
         return _text(value)
 
-    def _markdown(self, html: Any, store: StoreView, cache: dict[str, str], field: str = "text",
-                  problems: list[str] | None = None) -> str | None:
+    def _markdown(self, html: Any, store: StoreView, cache: dict[Any, tuple[str | None, tuple[str, ...]]],
+                  field: str = "text", problems: list[str] | None = None) -> str | None:
         """Render directives for the store view, then convert once per distinct rendered HTML.
 
         Directive problems (a broken directive, an unknown block) are appended to ``problems``: the
-        rendered text is complete and safe either way, so the document is still produced.
+        rendered text is complete and safe either way, so the document is still produced. A text
+        without directives and root-relative links renders the same in every store view and is
+        converted once per chunk; the others once per distinct rendering.
         """
-        text = decode_text(html, field) if html is not None else None
-        if text is None or not text.strip():
+        if html is None:
             return None
+        raw = html if isinstance(html, str) else str(html)
+        store_dependent = "{{" in raw or '="/' in raw or "='/" in raw
+        key: Any = (raw, store.store_id) if store_dependent else raw
+        cached = cache.get(key)
+        if cached is None:
+            cached = self._convert(raw, store, cache, field)
+            cache[key] = cached
+        if cached[1] and problems is not None:
+            problems.extend(cached[1])
+        return cached[0]
+
+    def _convert(self, raw: str, store: StoreView, cache: dict[Any, tuple[str | None, tuple[str, ...]]],
+                 field: str) -> tuple[str | None, tuple[str, ...]]:
+        text = decode_text(raw, field)
+        if text is None or not text.strip():
+            return None, ()
+        found: list[str] = []
         if "{{" in text:
             text, found = render_directives_with_problems(text, self.directive_context(store))
-            if found and problems is not None:
-                problems.extend(f"{field}: {p}" for p in found)
-        # root-relative links ("/contact") become absolute with the store's link URL; only then
-        # does the Markdown depend on the store view
+        # root-relative links ("/contact") become absolute with the store's link URL
         base_url = store.base_url if ('="/' in text or "='/" in text) else None
-        key = text if base_url is None else text + "\x00" + base_url
-        markdown = cache.get(key)
-        if markdown is None:
-            markdown = html_to_markdown(text, base_url=base_url)
-            cache[key] = markdown
-        return markdown or None
+        key = ("md", text, base_url)
+        converted = cache.get(key)
+        if converted is None:
+            converted = (html_to_markdown(text, base_url=base_url) or None, ())
+            cache[key] = converted
+        return converted[0], tuple(f"{field}: {p}" for p in found)
 
     # --- directives -----------------------------------------------------------------------------
     def directive_context(self, store: StoreView) -> DirectiveContext:

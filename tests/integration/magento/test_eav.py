@@ -41,6 +41,9 @@ def test_store_fallback_and_scope(demo_shop: Database) -> None:
     assert values.get(1, "no_such_code", 1, "fallback") == "fallback"
     assert values.resolve(2)[1]["name"] == "T-shirt de fitness Aero Daily"
     assert values.resolve(3)[11]["status"] == 2
+    assert values.resolve_all([1, 2, 3]) == {s: values.resolve(s) for s in (1, 2, 3)}
+    assert all(values.resolve(s)[e].get(code) == values.get(e, code, s)
+               for s in (0, 1, 2, 3) for e in (1, 10, 11) for code in ("name", "status", "color", "price"))
 
 
 def test_store_row_with_null_wins_and_global_attributes_ignore_store_rows(make_shop: Any) -> None:
@@ -58,6 +61,8 @@ def test_store_row_with_null_wins_and_global_attributes_ignore_store_rows(make_s
     assert values.get(19, "name", 1, "missing") is None  # the NULL store row wins, as in Magento
     assert values.get(19, "name", 2) == "Plain Water Bottle"
     assert values.resolve(1)[19]["name"] is None
+    assert values.resolve_all([1, 2])[1][19]["name"] is None
+    assert values.resolve_all([2])[2][1]["color"] == values.get(1, "color", 0)
     blue = values.get(1, "color", 0)
     assert values.get(1, "color", 2) == blue  # store 2's row is ignored for a global attribute
     assert (1, color, 2) not in values.rows
