@@ -12,8 +12,13 @@
 --   once per row (NULL -> time) instead of on every status change, and also serves the
 --   dashboard's sort by sent time.
 --
+-- And one index that costs nothing on that path: created_at is written once, at insert, and
+-- never updated, so (created_at) serves the dashboard's sort by creation time on a queue of a
+-- million rows without a filesort and without adding work to claims and settles.
+--
 -- One ALTER TABLE, so the change is applied completely or not at all.
 ALTER TABLE `rag_sync_queue`
   DROP INDEX `RAG_SYNC_QUEUE_LEASE`,
   DROP INDEX `RAG_SYNC_QUEUE_SENT_AT`,
-  ADD KEY `RAG_SYNC_QUEUE_SENT_AT` (`sent_at`);
+  ADD KEY `RAG_SYNC_QUEUE_SENT_AT` (`sent_at`),
+  ADD KEY `RAG_SYNC_QUEUE_CREATED` (`created_at`);
