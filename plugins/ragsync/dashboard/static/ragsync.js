@@ -91,7 +91,35 @@
       if (body.ids.length === 0) { return; }
     }
     var confirmText = button.getAttribute("data-confirm");
-    if (confirmText && !window.confirm(confirmText)) { return; }
+    if (confirmText) {
+      askFirst(confirmText, button.textContent.trim(), function () { send(button, action, body); });
+    } else {
+      send(button, action, body);
+    }
+  }
+
+  // window.confirm() is blocked inside the Airflow UI's sandboxed iframe (no allow-modals),
+  // so the confirmation is a plain in-page panel.
+  function askFirst(text, verb, onConfirm) {
+    var panel = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    var ok = document.getElementById("confirm-ok");
+    var cancel = document.getElementById("confirm-cancel");
+    ok.textContent = verb;
+    panel.hidden = false;
+    ok.focus();
+    function close() {
+      panel.hidden = true;
+      ok.removeEventListener("click", yes);
+      cancel.removeEventListener("click", no);
+    }
+    function yes() { close(); onConfirm(); }
+    function no() { close(); }
+    ok.addEventListener("click", yes);
+    cancel.addEventListener("click", no);
+  }
+
+  function send(button, action, body) {
     button.disabled = true;
     button.classList.add("busy");
     request("POST", "/api/actions/" + action, body).then(function (data) {
