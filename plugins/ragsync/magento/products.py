@@ -863,6 +863,9 @@ class ProductReader:
         return context
 
 
+_STRING_LISTS = frozenset({"categories", "category_paths", "images"})
+
+
 def _size_bound(data: dict[str, Any]) -> int:
     """Return an upper bound of the item's canonical JSON size in bytes (cheap; the exact check runs only above the limit).
 
@@ -871,11 +874,14 @@ def _size_bound(data: dict[str, Any]) -> int:
     envelope fit in the fixed allowance.
     """
     chars = 0
-    for value in data.values():
+    for key, value in data.items():
         if isinstance(value, str):
             chars += len(value)
-        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        elif key in _STRING_LISTS:
             chars += sum(map(len, value)) + 4 * len(value)
+        elif key == "variants":
+            for variant in value:
+                chars += len(variant["sku"]) + 48 + sum(len(k) + len(v) + 6 for k, v in variant["options"].items())
         elif value:
             chars += len(repr(value))
     return 6 * chars + 64 * len(data) + 4096
