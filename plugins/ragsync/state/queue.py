@@ -456,10 +456,12 @@ class QueueRepository:
         for row in taken:
             self._cursor[(row[11], shard)] = (row[9], int(row[0]))
         ids = [int(r[0]) for r in taken]
+        # updated_at is left alone here (it records enqueue and settle): the claim is already
+        # timestamped by lease_expires_at, and not touching it spares an index update per row.
         self.db.execute(
-            "UPDATE rag_sync_queue SET status = 'processing', lease_token = %s, lease_expires_at = %s,"
-            f" updated_at = %s WHERE id IN ({_ids_sql(len(ids))})",
-            [token, now + timedelta(seconds=lease_seconds), now, *ids],
+            "UPDATE rag_sync_queue SET status = 'processing', lease_token = %s, lease_expires_at = %s"
+            f" WHERE id IN ({_ids_sql(len(ids))})",
+            [token, now + timedelta(seconds=lease_seconds), *ids],
         )
         return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6] or "", int(r[7]), int(r[8]),
                                r[9], r[10], token) for r in taken]
