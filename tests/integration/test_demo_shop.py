@@ -71,7 +71,8 @@ def test_shop_loads_and_the_summary_counts_what_is_in_the_tables(
     for table in ("catalog_product_entity", "catalog_product_entity_varchar", "catalog_product_entity_int",
                   "catalog_product_entity_text", "url_rewrite", "cms_page", "cms_block", "salesrule",
                   "catalogrule", "cataloginventory_stock_item", "catalog_product_entity_media_gallery",
-                  "catalog_product_index_price", "catalogrule_product"):
+                  "catalog_product_index_price", "catalogrule_product", "cataloginventory_stock_status",
+                  "catalog_product_entity_media_gallery_value_to_entity", "catalog_url_rewrite_product_category"):
         assert count(db, table) == summary.counts[table], table
     assert summary.total_rows > 2000
     assert summary.elapsed_seconds < 10

@@ -716,6 +716,7 @@ class _ShopBuilder:
         self.next_id: dict[str, int] = {}
         self.store_products = {code: {"assigned": 0, "visible": 0} for code in ("default", "fr", "outlet")}
         self.cat_url_path: dict[int, dict[int, str]] = {}   # store id -> category id -> url_path
+        self._updated_texts = [str(now - timedelta(minutes=60 + m)) for m in range(1380)]
         self.watch_category = CATEGORY_IDS["gear_watches"]
         self.catalog_rule_window = (self.today - timedelta(days=7), self.today + timedelta(days=30))
 
@@ -736,10 +737,10 @@ class _ShopBuilder:
         return self.now - timedelta(days=200) + timedelta(minutes=entity_id % 100_000)
 
     def _updated_text(self, entity_id: int) -> str:
-        return (self.now - timedelta(minutes=60 + (entity_id * 37) % 1380)).strftime("%Y-%m-%d %H:%M:%S")
+        return self._updated_texts[(entity_id * 37) % 1380]
 
     def _created_text(self, entity_id: int) -> str:
-        return self._created(entity_id).strftime("%Y-%m-%d %H:%M:%S")
+        return str(self._created(entity_id))  # "YYYY-MM-DD HH:MM:SS": ``now`` has no microseconds
 
     def value(self, entity: str, backend: str, attribute_id: int, store_id: int, entity_id: int, value: Any) -> None:
         self.w.rows[f"catalog_{entity}_entity_{backend}"].append((attribute_id, store_id, entity_id, value))
@@ -756,7 +757,7 @@ class _ShopBuilder:
             self._products()
             self._cms()
             self._rules()
-            self._copy_price_index()
+            self._derived_rows()
             self.w.flush()
         finally:
             self.w.close()
@@ -1210,10 +1211,7 @@ class _ShopBuilder:
         varchar((a["url_key"], 0, pid, p.url_key))
         main_image = p.images[0] if p.images else "no_selection"
         varchar((a["image"], 0, pid, main_image))
-        varchar((a["small_image"], 0, pid, main_image))
-        varchar((a["thumbnail"], 0, pid, main_image))
-        varchar((a["options_container"], 0, pid, "container2"))
-        varchar((a["msrp_display_actual_price_type"], 0, pid, "0"))
+        # small_image, thumbnail, options_container and msrp_display_actual_price_type: _derived_rows()
         if p.meta_title:
             varchar((a["meta_title"], 0, pid, p.meta_title))
         if p.meta_description:
@@ -1230,7 +1228,7 @@ class _ShopBuilder:
         # int
         integer((a["status"], 0, pid, p.status))
         integer((a["visibility"], 0, pid, p.visibility))
-        integer((a["tax_class_id"], 0, pid, TAXABLE_GOODS))
+        # tax_class_id: _derived_rows()
         integer((a["quantity_and_stock_status"], 0, pid, p.in_stock))
         if p.color is not None:
             integer((a["color"], 0, pid, p.color))
@@ -1268,15 +1266,13 @@ class _ShopBuilder:
                     text((a[code], FR_STORE, pid, p.fr[code]))
         if p.image_by_store:
             for store, path in sorted(p.image_by_store.items()):
-                for code in ("image", "small_image", "thumbnail"):
-                    varchar((a[code], store, pid, path))
+                varchar((a["image"], store, pid, path))
         # media gallery
         gallery_attribute = a["media_gallery"]
         for position, path in enumerate(p.images):
             value_id = self._id("media_gallery")
             disabled = int(position in p.disabled_images)
             rows["catalog_product_entity_media_gallery"].append((value_id, gallery_attribute, path, "image", 0))
-            rows["catalog_product_entity_media_gallery_value_to_entity"].append((value_id, pid))
             rows["catalog_product_entity_media_gallery_value"].append(
                 (self._id("media_gallery_value"), value_id, 0, pid, None, position + 1, disabled))
             if position < len(p.image_labels_fr):
@@ -1289,10 +1285,8 @@ class _ShopBuilder:
         for position, category in enumerate(p.categories):
             rows["catalog_category_product"].append((self._id("category_product"), category, pid, position))
         rows["cataloginventory_stock_item"].append((pid, pid, 1, p.qty, p.in_stock, 1, 1, 0))
-        in_stock = p.in_stock
-        if composite:
-            in_stock = int(any(child.in_stock for child in p.children))
-        rows["cataloginventory_stock_status"].append((pid, 0, 1, p.qty, in_stock))
+        in_stock = int(any(child.in_stock for child in p.children)) if composite else p.in_stock
+        rows["cataloginventory_stock_status"].append((pid, 0, 1, p.qty, in_stock))  # website 0, as Magento CE
         # per store view: what is assigned and visible, URL rewrites
         for website in p.websites:
             for store in WEBSITE_STORES[website]:
@@ -1364,23 +1358,54 @@ class _ShopBuilder:
             rows["url_rewrite"].append((
                 rewrite_id, "product", p.id, f"{category_path}/{key}.html", f"{target}/category/{category}", 0,
                 store, None, 1, f'{{"category_id":"{category}"}}'))
-            rows["catalog_url_rewrite_product_category"].append((rewrite_id, category, p.id))
         for redirect_store, old_key in p.redirects:
             if redirect_store == store:
                 rows["url_rewrite"].append((self._id("url_rewrite"), "product", p.id, f"{old_key}.html",
                                             f"{key}.html", 301, store, None, 0, None))
 
-    def _copy_price_index(self) -> None:
-        """Give every other customer group the NOT LOGGED IN prices, set-based on the server."""
-        index, groups = self.db.table("catalog_product_index_price"), self.db.table("customer_group")
-        columns = "entity_id, customer_group_id, website_id, tax_class_id, price, final_price, min_price, max_price"
-        self.w.execute_after(
-            "catalog_product_index_price",
-            f"INSERT INTO {index} ({columns})"  # noqa: S608 - table names from db.table()
-            " SELECT i.entity_id, g.customer_group_id, i.website_id, i.tax_class_id, i.price, i.final_price,"
-            f" i.min_price, i.max_price FROM {index} i JOIN {groups} g ON g.customer_group_id <> i.customer_group_id"
-            " WHERE i.customer_group_id = %s ORDER BY i.entity_id, g.customer_group_id, i.website_id",
-            (CUSTOMER_GROUPS[0],))
+    def _derived_rows(self) -> None:
+        """Write, set-based on the server, the rows that repeat or link rows already written.
+
+        Indexer output (the customer-group copies of the price index), link tables
+        (gallery value to product, URL rewrite to category) and values every product has
+        (small image and thumbnail = base image, tax class, options container, MSRP display)
+        are filled by ``INSERT ... SELECT`` from the rows the writers already hold, with
+        explicit, deterministic ids. Each statement runs on the writer that owns its table.
+        """
+        t, a = self.db.table, self.attr
+        varchar, integer = t("catalog_product_entity_varchar"), t("catalog_product_entity_int")
+        # table names come from db.table(); every value is a parameter
+        copy_value = ("INSERT INTO {target} (value_id, attribute_id, store_id, entity_id, value)"
+                      " SELECT m.top + ROW_NUMBER() OVER (ORDER BY v.value_id), %s, v.store_id, v.entity_id, {value}"
+                      " FROM {target} v CROSS JOIN (SELECT MAX(value_id) AS top FROM {target}) m"
+                      " WHERE v.attribute_id = %s{where}")
+        after = self.w.execute_after
+        for code in ("small_image", "thumbnail"):
+            after("catalog_product_entity_varchar", copy_value.format(target=varchar, value="v.value", where=""),
+                  (a[code], a["image"]))
+        for code, constant in (("options_container", "container2"), ("msrp_display_actual_price_type", "0")):
+            after("catalog_product_entity_varchar",
+                  copy_value.format(target=varchar, value="%s", where=" AND v.store_id = 0"),
+                  (a[code], constant, a["name"]))
+        after("catalog_product_entity_int", copy_value.format(target=integer, value="%s", where=" AND v.store_id = 0"),
+              (a["tax_class_id"], TAXABLE_GOODS, a["status"]))
+
+        index, groups = t("catalog_product_index_price"), t("customer_group")
+        after("catalog_product_index_price",
+              f"INSERT INTO {index} (entity_id, customer_group_id, website_id, tax_class_id, price, final_price,"  # noqa: S608
+              " min_price, max_price) SELECT i.entity_id, g.customer_group_id, i.website_id, i.tax_class_id, i.price,"
+              f" i.final_price, i.min_price, i.max_price FROM {index} i JOIN {groups} g"
+              " ON g.customer_group_id <> i.customer_group_id WHERE i.customer_group_id = %s"
+              " ORDER BY i.entity_id, g.customer_group_id, i.website_id", (CUSTOMER_GROUPS[0],))
+        gallery_value = t("catalog_product_entity_media_gallery_value")
+        after("catalog_product_entity_media_gallery_value_to_entity",
+              f"INSERT INTO {t('catalog_product_entity_media_gallery_value_to_entity')} (value_id, entity_id)"  # noqa: S608
+              f" SELECT value_id, entity_id FROM {gallery_value} WHERE store_id = %s ORDER BY value_id", (0,))
+        after("catalog_url_rewrite_product_category",
+              f"INSERT INTO {t('catalog_url_rewrite_product_category')} (url_rewrite_id, category_id, product_id)"  # noqa: S608
+              " SELECT url_rewrite_id, CAST(JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.category_id')) AS UNSIGNED),"
+              f" entity_id FROM {t('url_rewrite')} WHERE entity_type = %s AND metadata IS NOT NULL"
+              " ORDER BY url_rewrite_id", ("product",))
 
     # -- CMS -------------------------------------------------------------------------------------
     def _cms(self) -> None:
