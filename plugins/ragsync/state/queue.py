@@ -55,7 +55,7 @@ DELETE_CHUNK = 5000
 MAX_ERROR_CHARS = 2000
 _RETRYABLE_MYSQL_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
 _INSERT_STATEMENT_BYTES = 1 << 20
-CLAIM_CANDIDATES = 2  # candidate ids read per row wanted, so that rows other workers hold can be skipped
+CLAIM_CANDIDATE_SLACK = 0.25  # extra candidates read, so that rows other workers hold can be skipped
 CLAIM_CONTENTION_RETRIES = 20
 CURSOR_REFRESH_SECONDS = 5.0  # rescan claimable rows from the start at least this often
 
@@ -419,7 +419,7 @@ class QueueRepository:
         shard still had hundreds of due rows).
         """
         shard_clause = " AND MOD(q.id, %s) = %s" if shards is not None else ""
-        wanted = limit * CLAIM_CANDIDATES
+        wanted = limit + max(1, int(limit * CLAIM_CANDIDATE_SLACK))
         fresh = time.monotonic() - self._cursor_since > CURSOR_REFRESH_SECONDS
         if fresh:
             self._cursor.clear()
