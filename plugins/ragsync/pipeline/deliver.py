@@ -33,7 +33,7 @@ from ragsync.delivery.policy import Outcome, classify_response, parse_retry_afte
 from ragsync.settings import Settings
 from ragsync.state.breaker import CLOSED, CircuitBreaker
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.queue import QueueRepository, QueueRow, SentBatch
+from ragsync.state.queue import QueueRepository, QueueRow, SentBatch, SettleResult
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,11 @@ class _Run:
     """One delivery run (one worker): a sender thread POSTs, the calling thread claims and settles.
 
     Every POST goes through a single sender thread, so a worker never has two requests in flight;
-    while one is in flight, the calling thread settles delivered batches (up to ``SETTLE_GROUP``
-    per transaction) and claims the next ones, so the database round trips and commits overlap
-    with the backend's processing time. After a failed response nothing new is sent until it is settled and the breaker has
-    seen it. The database connection is only ever used by the calling thread.
+    while one is in flight, the calling thread claims the next rows and a settler thread, on its
+    own connection, settles delivered batches (up to ``SETTLE_GROUP`` per transaction), so the
+    database round trips and commits overlap with each other and with the backend's time. After a failed response nothing new is sent until it is settled and the breaker has
+    seen it. Each connection is used by one thread only: the caller's by the calling thread,
+    the settle connection by the settler.
     """
 
     def __init__(self, db: Database, hook: RagWebhookHook, settings: Settings, clock: Clock, worker: str,
@@ -99,6 +100,12 @@ class _Run:
         self.result = DeliverResult()
         self.unsettled: dict[int, QueueRow] = {}
         self.delivered: list[SentBatch] = []  # successful batches not settled yet (settled in groups)
+        # Delivered groups are settled on a second connection by a settler thread, while the
+        # calling thread claims and the sender posts; drain() waits for it whenever order matters.
+        self.settle_db = Database(db.params)
+        self.settle_queue = QueueRepository(self.settle_db, clock, settings.queue)
+        self.settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-settle-{worker}")
+        self.settling: list[tuple[list[SentBatch], Future[SettleResult]]] = []
         self.lease_seconds = settings.queue.stuck_after_minutes * 60
         self.started = time.monotonic()
         self.deadline = self.started + time_budget_seconds
@@ -155,11 +162,13 @@ class _Run:
 
         if outcome is Outcome.SENT:
             self.delivered.append(SentBatch(list(rows), batch.batch_id, response.status, details))
-            if batch.probe or len(self.delivered) >= SETTLE_GROUP:
+            if batch.probe:
+                self.drain()  # the probe's success closes the breaker before anything else is claimed
+            elif len(self.delivered) >= SETTLE_GROUP:
                 self.flush()
             return True
 
-        self.flush()  # what was delivered before this batch is settled first
+        self.drain()  # what was delivered before this batch is settled (and counted) first
 
         if outcome is Outcome.SPLIT:
             if batch.probe:
@@ -208,16 +217,30 @@ class _Run:
         return self.breaker.record_failure(error).state == CLOSED
 
     def flush(self) -> None:
-        """Settle the delivered batches not settled yet, in one transaction, and tell the breaker."""
-        if not self.delivered:
-            return
-        batches, self.delivered = self.delivered, []
-        settled = self.queue.settle_sent_many(batches)
-        for batch in batches:
-            self._done(batch.rows, 0)
-        self.result.stale += settled.stale
-        self.result.sent += settled.sent
-        self.breaker.record_success()
+        """Hand the delivered batches not settled yet to the settler (one transaction for the group)."""
+        if self.delivered:
+            batches, self.delivered = self.delivered, []
+            self.settling.append((batches, self.settler.submit(self.settle_queue.settle_sent_many, batches)))
+        self._collect(wait=False)
+
+    def drain(self) -> None:
+        """Settle everything delivered so far and wait until it is committed."""
+        self.flush()
+        self._collect(wait=True)
+
+    def _collect(self, wait: bool) -> None:
+        """Account for finished settles (all of them with ``wait``) and tell the breaker."""
+        succeeded = False
+        while self.settling and (wait or self.settling[0][1].done()):
+            batches, future = self.settling.pop(0)
+            settled = future.result()
+            for batch in batches:
+                self._done(batch.rows, 0)
+            self.result.stale += settled.stale
+            self.result.sent += settled.sent
+            succeeded = True
+        if succeeded:
+            self.breaker.record_success()
 
     def _done(self, rows: Sequence[QueueRow], stale: int) -> None:
         for row in rows:
@@ -227,16 +250,14 @@ class _Run:
     def release_unsettled(self, reason: str) -> None:
         """Settle what was delivered, then give back every other leased row (stop, or an error mid-run)."""
         try:
-            self.flush()
+            self.drain()
         finally:
             self.release_rest(reason)
 
     def release_rest(self, reason: str) -> None:
         """Give back every leased row that was neither delivered nor settled."""
-        for batch in self.delivered:  # delivered but the flush failed: sent again after the release
-            for row in batch.rows:
-                self.unsettled.setdefault(row.id, row)
-        self.delivered = []
+        self.delivered = []  # rows whose settle failed stay in unsettled: released, so sent again
+        self.settling = []
         if self.unsettled:
             released = self.queue.release(list(self.unsettled.values()), reason)
             self.result.released += released.released
@@ -270,7 +291,7 @@ class _Run:
                     stop = "breaker_open"
                 previous = None
             if stop is not None or (not ready and current is None):
-                self.flush()
+                self.drain()
             if stop is None and not ready and not (current is not None and current.probe):
                 # prefetch the next claim while this request is in flight (not during a probe:
                 # the breaker decides what follows it)
@@ -282,8 +303,10 @@ class _Run:
             previous = (current, self.wait(current))
 
     def close(self) -> None:
-        """Stop the sender thread (after its request, if one is in flight)."""
+        """Stop the sender and settler threads (after their current work) and the settle connection."""
         self.sender.shutdown(wait=True)
+        self.settler.shutdown(wait=True)
+        self.settle_db.close()
 
 
 def deliver(
@@ -306,8 +329,11 @@ def deliver(
     try:
         result.stopped_reason = run.loop()
     finally:
-        run.close()
-        run.release_unsettled("delivery stopped")
+        run.sender.shutdown(wait=True)  # a request still in flight (after an error) finishes first
+        try:
+            run.release_unsettled("delivery stopped")
+        finally:
+            run.close()
     result.breaker_state = run.breaker.state().state
     result.elapsed_seconds = round(time.monotonic() - run.started, 3)
     log.info("delivery %s: sent=%d failed=%d dead=%d released=%d split=%d batches=%d in %.1f s; stopped: %s "
