@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 PROBE_BATCH_SIZE = 1
 CLAIM_BATCHES = 4  # batches leased per claim transaction: fewer commits, still a short lease
 SETTLE_GROUP = 4  # delivered batches settled per transaction
+PREFETCH_WHEN_READY = 1  # start the next claim when this many batches (or fewer) wait to be sent
 AUTH_HINT = "the API secret or the tenant id is likely wrong"
 GONE_HINT = "the endpoint is gone (HTTP 410): check the webhook URL"
 
@@ -80,11 +81,11 @@ class _Run:
     """One delivery run (one worker): a sender thread POSTs, the calling thread claims and settles.
 
     Every POST goes through a single sender thread, so a worker never has two requests in flight;
-    while one is in flight, the calling thread claims the next rows and a settler thread, on its
-    own connection, settles delivered batches (up to ``SETTLE_GROUP`` per transaction), so the
-    database round trips and commits overlap with each other and with the backend's time. After a failed response nothing new is sent until it is settled and the breaker has
-    seen it. Each connection is used by one thread only: the caller's by the calling thread,
-    the settle connection by the settler.
+    while one is in flight, a claimer thread claims the next rows and a settler thread settles
+    delivered batches (up to ``SETTLE_GROUP`` per transaction), each on its own connection, so
+    the database round trips and commits overlap with each other and with the backend's time. After a failed response nothing new is sent until it is settled and the breaker has
+    seen it. Each connection is used by one thread only: the caller's by the calling thread
+    (failures, releases, the breaker), the claim and settle connections by their threads.
     """
 
     def __init__(self, db: Database, hook: RagWebhookHook, settings: Settings, clock: Clock, worker: str,
@@ -106,6 +107,13 @@ class _Run:
         self.settle_queue = QueueRepository(self.settle_db, clock, settings.queue)
         self.settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-settle-{worker}")
         self.settling: list[tuple[list[SentBatch], Future[SettleResult]]] = []
+        # Claims run on a third connection in a claimer thread, started while batches are still
+        # waiting to be sent, so that a claim's fixed cost never leaves the sender idle.
+        self.claim_db = Database(db.params)
+        self.claim_queue = QueueRepository(self.claim_db, clock, settings.queue)
+        self.claim_breaker = CircuitBreaker(self.claim_db, safe_url(hook.url), settings.breaker, clock)
+        self.claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-claim-{worker}")
+        self.next_claim: Future[tuple[list[_Batch], str | None]] | None = None
         self.lease_seconds = settings.queue.stuck_after_minutes * 60
         self.started = time.monotonic()
         self.deadline = self.started + time_budget_seconds
@@ -114,23 +122,37 @@ class _Run:
     # -- claiming ---------------------------------------------------------------------------------
 
     def claim(self) -> tuple[list[_Batch], str | None]:
-        """Return the next batches to send, or a reason to stop."""
+        """Return the next batches to send, or a reason to stop (runs in the claimer thread)."""
         if time.monotonic() >= self.deadline:
             return [], "time_budget"
-        decision = self.breaker.allow()
+        decision = self.claim_breaker.allow()
         if decision.stop:
             return [], "breaker_open"
         queue_settings = self.settings.queue
         limit = PROBE_BATCH_SIZE if decision.probe else queue_settings.batch_size
-        claim = self.queue.claim_due(limit if decision.probe else limit * CLAIM_BATCHES, self.lease_seconds,
-                                     shard=self.shard, shards=self.shards)
+        claim = self.claim_queue.claim_due(limit if decision.probe else limit * CLAIM_BATCHES, self.lease_seconds,
+                                           shard=self.shard, shards=self.shards)
         if not claim:
             if decision.probe and decision.probe_token:
-                self.breaker.release_probe(decision.probe_token)
+                self.claim_breaker.release_probe(decision.probe_token)
             return [], "queue_empty"
-        self.unsettled.update((row.id, row) for row in claim.rows)
         return [_Batch(rows, decision.probe)
                 for rows in split_by_limits(claim.rows, limit, queue_settings.max_batch_bytes)], None
+
+    def request_claim(self) -> None:
+        """Start the next claim in the claimer thread, unless one is already running."""
+        if self.next_claim is None:
+            self.next_claim = self.claimer.submit(self.claim)
+
+    def take_claim(self) -> tuple[list[_Batch], str | None]:
+        """Wait for the running claim and take its rows into this run's care."""
+        self.request_claim()
+        assert self.next_claim is not None
+        future, self.next_claim = self.next_claim, None
+        batches, stop = future.result()
+        for batch in batches:
+            self.unsettled.update((row.id, row) for row in batch.rows)
+        return batches, stop
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -250,6 +272,8 @@ class _Run:
     def release_unsettled(self, reason: str) -> None:
         """Settle what was delivered, then give back every other leased row (stop, or an error mid-run)."""
         try:
+            if self.next_claim is not None:
+                self.take_claim()  # a claim started ahead: its rows are given back below
             self.drain()
         finally:
             self.release_rest(reason)
@@ -276,7 +300,7 @@ class _Run:
 
     def loop(self) -> str:
         """Send and settle until there is nothing to do; return why it stopped."""
-        ready, stop = self.claim()
+        ready, stop = self.take_claim()
         previous: tuple[_Batch, DeliveryResponse] | None = None
         while True:
             if previous is not None and not previous[1].ok:
@@ -292,20 +316,27 @@ class _Run:
                 previous = None
             if stop is not None or (not ready and current is None):
                 self.drain()
-            if stop is None and not ready and not (current is not None and current.probe):
-                # prefetch the next claim while this request is in flight (not during a probe:
-                # the breaker decides what follows it)
-                ready, stop = self.claim()
+            probing = current is not None and current.probe
+            if stop is None and not probing and len(ready) <= PREFETCH_WHEN_READY:
+                # claim ahead while requests are in flight (not during a probe: the breaker
+                # decides what follows it)
+                self.request_claim()
+                if not ready and current is None:
+                    ready, stop = self.take_claim()
             if current is None:
                 if ready and stop is None:
                     continue
                 return stop or "queue_empty"
             previous = (current, self.wait(current))
+            if stop is None and not ready and self.next_claim is not None and not previous[0].probe:
+                ready, stop = self.take_claim()
 
     def close(self) -> None:
-        """Stop the sender and settler threads (after their current work) and the settle connection."""
+        """Stop the helper threads (after their current work) and close their connections."""
         self.sender.shutdown(wait=True)
+        self.claimer.shutdown(wait=True)
         self.settler.shutdown(wait=True)
+        self.claim_db.close()
         self.settle_db.close()
 
 

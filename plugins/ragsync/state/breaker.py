@@ -190,6 +190,7 @@ class CircuitBreaker:
             return  # allow() just saw it closed with no failures: nothing to reset
         current = self._read()
         if current.state == CLOSED and current.consecutive_failures == 0:
+            self._clean_seen_at = time.monotonic()
             return
         now = self.clock.now()
 
