@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,7 +217,13 @@ class RagWebhookHook(BaseHook):
         if self._session is None:
             config = self.config
             session = requests.Session()
+            # Read the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) once here instead
+            # of on every request, which is what requests does while trust_env is on.
+            session.proxies.update(requests.utils.get_environ_proxies(config.url))
             session.verify = config.verify
+            if config.verify is True:
+                session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.trust_env = False
             session.max_redirects = 0
             session.headers.update({
                 "Content-Type": "application/json",

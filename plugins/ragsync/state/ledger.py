@@ -126,6 +126,24 @@ class Ledger:
               None, None, None, None) for r in rows],
         )
 
+    def record_sent_from_queue(self, queue_ids: Sequence[int], at: datetime | None = None) -> int:
+        """Record the documents of these (just settled) queue rows as delivered, reading them server-side.
+
+        The same as :meth:`record_sent` for the rows' current type, id, store, hash and action,
+        with only the row ids sent over the wire; call it in the transaction that marked them sent.
+        """
+        if not queue_ids:
+            return 0
+        return self.db.execute(
+            "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at, is_tombstone)"
+            " SELECT q.entity_type, q.entity_id, q.store_id, q.content_hash, %s, q.action = 'delete'"
+            f" FROM rag_sync_queue q WHERE q.id IN ({', '.join(['%s'] * len(queue_ids))})"
+            " ON DUPLICATE KEY UPDATE delivered_hash = VALUES(delivered_hash), delivered_at = VALUES(delivered_at),"
+            " is_tombstone = VALUES(is_tombstone), failed_hash = NULL, failed_status = NULL, failed_at = NULL,"
+            " failed_error = NULL",
+            [at or self.clock.now(), *queue_ids],
+        )
+
     def record_failed(self, rows: Sequence[LedgerRow], status: str, error: str | None = None,
                       at: datetime | None = None) -> int:
         """Record the hash of a failed (``failed``) or given-up (``dead``) delivery attempt."""

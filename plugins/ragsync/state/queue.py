@@ -526,7 +526,7 @@ class QueueRepository:
                             " AND status = 'sent' AND batch_id = %s", [*ids, batch.batch_id])}
                         owned = [r for r in group if r.id in sent_ids]
                     settled.append((batch, owned))
-            self.ledger.record_sent([r for _b, owned in settled for r in owned], at=now)
+            self.ledger.record_sent_from_queue([r.id for _b, owned in settled for r in owned], at=now)
             self.audit.write_many([
                 self.audit.row(
                     "batch_sent",

@@ -160,3 +160,15 @@ def test_hook_logs_no_secret_signature_or_body(receiver: ReferenceReceiver, capl
     assert RECEIVER_SECRET not in text
     assert sign_body(body, RECEIVER_SECRET) not in text
     assert "BODY-MARKER-123" not in text
+
+
+def test_environment_proxy_and_ca_bundle_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp.pem")
+    session = RagWebhookHook.from_values("https://rag.example.com/hook", "s").get_conn()
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    assert session.verify == "/etc/ssl/certs/corp.pem"
+    assert session.trust_env is False  # not re-read on every request
+    bypassed = RagWebhookHook.from_values("https://localhost/hook", "s", verify=False).get_conn()
+    assert "https" not in bypassed.proxies and bypassed.verify is False
