@@ -363,8 +363,8 @@ class QueueRepository:
             def work(now: datetime = now) -> tuple[bool, list[QueueRow]]:
                 return self._claim(limit, token, now, lease_seconds, shard, shards)
 
-            found, rows = in_transaction(self.db, work, isolation="READ COMMITTED")
-            if rows or not found:
+            contended, rows = in_transaction(self.db, work, isolation="READ COMMITTED")
+            if rows or not contended:
                 return Claim(rows, token, now + timedelta(seconds=lease_seconds), now)
             # Every candidate was taken by another worker between the two reads: look again.
             time.sleep(min(0.002 * (attempt + 1), 0.02))
@@ -373,7 +373,11 @@ class QueueRepository:
 
     def _candidates(self, status: str, now: datetime, shard_clause: str, shard: int | None, shards: int | None,
                     wanted: int, cursor: tuple[datetime, int] | None) -> list[tuple[Any, ...]]:
-        """Return ``(id, next_attempt_at)`` of due rows of one status, in claim order, after ``cursor``."""
+        """Return ``(id, next_attempt_at)`` of due rows of one status, in claim order, after ``cursor``.
+
+        Both columns are in the claim index (InnoDB appends the primary key), so the read does
+        not touch the table rows.
+        """
         params: list[Any] = [status, now]
         after = ""
         if cursor is not None:
@@ -383,7 +387,7 @@ class QueueRepository:
             params += [shards, shard]
         params.append(wanted)
         return list(self.db.query(
-            "SELECT q.id, q.next_attempt_at, q.entity_type, q.entity_id, q.store_id FROM rag_sync_queue q"
+            "SELECT q.id, q.next_attempt_at FROM rag_sync_queue q"
             " FORCE INDEX (RAG_SYNC_QUEUE_CLAIM) WHERE q.status = %s AND q.next_attempt_at <= %s" + after
             + shard_clause + " ORDER BY q.next_attempt_at, q.id LIMIT %s",
             params,
@@ -402,26 +406,25 @@ class QueueRepository:
 
     def _claim(self, limit: int, token: str, now: datetime, lease_seconds: int, shard: int | None,
                shards: int | None) -> tuple[bool, list[QueueRow]]:
-        """Return (candidates found, rows leased) for one claim transaction.
+        """Return (whether other workers held every candidate, rows leased) for one claim transaction.
 
-        Step 1 picks candidate ids with a plain (non-locking) read in claim-index order and
-        drops those whose entity has a row in flight (:meth:`_in_flight`): one
-        read per claimable status, because a single ``status IN (...)`` would make the server
-        sort every due row before the LIMIT. Each read starts after the last row this
-        repository claimed (a keyset cursor): the head of the index range is full of entries
-        that recent claims delete-marked and purge has not removed yet, and rescanning them on
-        every claim grew to most of a claim's cost. A short read, and every few seconds, scans
-        from the start again, so rows that became due behind the cursor are not left out. Step 2 locks them through the primary key with
-        ``FOR UPDATE SKIP LOCKED`` and checks them again. A locking scan of the secondary
-        index is avoided on purpose: InnoDB infers implicit locks on secondary-index records
-        from the page's newest transaction, so SKIP LOCKED there skips free rows that sit on
-        pages another worker just modified (measured: claims coming back empty while their
-        shard still had hundreds of due rows).
+        1. Candidate ids come from a plain (non-locking) read of the claim index alone, one read
+           per claimable status (a single ``status IN (...)`` would make the server sort every
+           due row before the LIMIT). Each read starts after the last row this repository
+           claimed (a keyset cursor): the head of the range is full of entries that recent claims
+           delete-marked and purge has not removed yet, and rescanning them on every claim grew
+           to most of a claim's cost. A short read, and every few seconds, scans from the start
+           again, so rows that became due behind the cursor are not left out.
+        2. The candidates are locked through the primary key with ``FOR UPDATE SKIP LOCKED`` and
+           checked again. A locking scan of the secondary index is avoided on purpose: InnoDB
+           infers implicit locks on secondary-index records from the page's newest transaction,
+           so SKIP LOCKED there skips free rows on pages another worker just modified (measured:
+           claims coming back empty while their shard still had hundreds of due rows).
+        3. Rows whose entity has another row in flight are left pending (:meth:`_in_flight`).
         """
         shard_clause = " AND MOD(q.id, %s) = %s" if shards is not None else ""
         wanted = limit + max(1, int(limit * CLAIM_CANDIDATE_SLACK))
-        fresh = time.monotonic() - self._cursor_since > CURSOR_REFRESH_SECONDS
-        if fresh:
+        if time.monotonic() - self._cursor_since > CURSOR_REFRESH_SECONDS:
             self._cursor.clear()
             self._cursor_since = time.monotonic()
         found: list[tuple[Any, ...]] = []
@@ -433,25 +436,26 @@ class QueueRepository:
             found += rows
         if not found:
             return False, []
-        busy = self._in_flight((r[2], r[3], int(r[4])) for r in found)
-        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))
-                      if (r[2], r[3], int(r[4])) not in busy]
-        if not candidates:
-            return False, []
+        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))]
         chosen: dict[int, tuple[Any, ...]] = {}
+        locked_any = False
         position = 0
         while len(chosen) < limit and position < len(candidates):
             window = candidates[position:position + limit - len(chosen)]
             position += len(window)
-            for row in self.db.query(
+            locked = self.db.query(
                 f"SELECT {_CLAIM_COLUMNS} FROM rag_sync_queue q FORCE INDEX (PRIMARY)"
                 f" WHERE q.id IN ({_ids_sql(len(window))}) AND q.status IN ('pending', 'failed')"
                 " AND q.next_attempt_at <= %s FOR UPDATE SKIP LOCKED",
                 [*window, now],
-            ):
-                chosen[int(row[0])] = row
+            )
+            locked_any = locked_any or bool(locked)
+            busy = self._in_flight((r[1], r[2], int(r[3])) for r in locked) if locked else set()
+            for row in locked:
+                if (row[1], row[2], int(row[3])) not in busy:
+                    chosen[int(row[0])] = row
         if not chosen:
-            return True, []
+            return not locked_any, []
         taken = sorted(chosen.values(), key=lambda r: (r[9], r[0]))
         for row in taken:
             self._cursor[(row[11], shard)] = (row[9], int(row[0]))
