@@ -75,6 +75,7 @@ ABOUT_DEFAULT = {
                "Demo Shop started in 2009 as a two-person workshop in Lyon making running jackets for friends. "
                "Today we design technical clothing and gear for people who move outdoors, whatever the weather.\n\n"
                "We still test every product on the trails around the workshop before it goes on sale.\n\n"
+               "![The Demo Shop team](https://magento.test/media/wysiwyg/about/team.jpg)\n\n"
                "![Our workshop in Lyon](https://magento.test/media/wysiwyg/about/workshop.jpg)\n\n"
                "### What we believe in\n\n"
                "- **Durability**: a jacket should last ten seasons, not one.\n"
