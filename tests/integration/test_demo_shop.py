@@ -590,3 +590,42 @@ def test_bigger_shops_keep_the_manifest_and_the_product_mix(make_shop, shop_mani
     assert 0.15 < fr_names / base < 0.35
     special = raw_value(db, "special_from_date", shop_manifest.special_current, 0)
     assert special == datetime.combine(TODAY + 3 * DAY - 5 * DAY, datetime.min.time())
+
+
+def test_a_failed_generation_leaves_no_half_written_products(db_factory, monkeypatch) -> None:
+    from ragsync.demo import shop
+    from ragsync.demo.schema import create_magento_schema
+
+    db = db_factory("shopfail")
+    create_magento_schema(db)
+
+    def broken_rules(self: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(shop._ShopBuilder, "_rules", broken_rules)
+    with pytest.raises(RuntimeError, match="boom"):
+        generate_shop(db, products=200, now=SHOP_NOW)
+    assert count(db, "catalog_product_entity") == 0
+    assert count(db, "catalog_product_entity_varchar") == 0
+    assert count(db, "url_rewrite") == 0
+
+
+def test_a_write_error_reaches_the_caller(db_factory, monkeypatch) -> None:
+    import MySQLdb
+
+    from ragsync.demo import shop
+    from ragsync.demo.schema import create_magento_schema
+
+    db = db_factory("shopdup")
+    create_magento_schema(db)
+    original = shop._ShopBuilder._cms
+
+    def duplicate_page(self: Any) -> None:
+        original(self)
+        self.w.rows["cms_page"].append(self.w.rows["cms_page"][0])
+
+    monkeypatch.setattr(shop._ShopBuilder, "_cms", duplicate_page)
+    # with unique checks off InnoDB may report the duplicate only at COMMIT (error 1180)
+    with pytest.raises(MySQLdb.Error):
+        generate_shop(db, products=200, now=SHOP_NOW)
+    assert count(db, "cms_page") == 0

@@ -459,7 +459,7 @@ class ShopSummary:
 
 
 # --------------------------------------------------------------------------------------------
-# Row buffering: multi-row INSERTs in chunks, one transaction per flush
+# Row buffering: multi-row INSERTs in chunks, written by two connections in one transaction each
 # --------------------------------------------------------------------------------------------
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
@@ -530,7 +530,7 @@ for _entity in ("product", "category"):
 _VALUE_TABLES = frozenset(t for t, cols in _COLUMNS.items() if cols is _VALUE_COLUMNS)
 
 _STATEMENT_BYTES = 1 << 20  # multi-row INSERT statements of up to 1 MiB
-_PRODUCTS_PER_FLUSH = 2000  # products per transaction
+_PRODUCTS_PER_FLUSH = 2000  # products per batch handed to the writers
 _WRITERS = 2                # writer connections; each owns a fixed set of tables
 _QUEUED_BATCHES = 2         # batches waiting per writer (bounds memory)
 
@@ -564,6 +564,7 @@ class _RowWriter:
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
+        self._abort = threading.Event()
 
     @staticmethod
     def _writer_of(table: str) -> int:
@@ -603,14 +604,17 @@ class _RowWriter:
         self.flush()
         self._queues[self._writer_of(table)].put((table, sql, params))
 
-    def close(self) -> None:
-        """Wait until the writers have written everything, close their connections, raise their error."""
+    def close(self, commit: bool = True) -> None:
+        """Wait until the writers have written everything and commit (or roll back), then raise their error."""
+        if not commit:
+            self._abort.set()
         for q in self._queues[: len(self._threads)]:
             q.put(None)
         for thread in self._threads:
             thread.join()
         self._threads.clear()
-        self._raise_error()
+        if commit:
+            self._raise_error()
 
     def _raise_error(self) -> None:
         if self._errors:
@@ -618,14 +622,18 @@ class _RowWriter:
 
     def _run(self, index: int) -> None:
         db = Database(self.db.params)
+        stopped = False
         try:
             db.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
-            # One transaction per writer: InnoDB then bulk-loads each empty table and builds its
-            # indexes by sorting at commit (MariaDB 10.7+), instead of inserting into every B-tree.
+            # One transaction per writer: no commit and log flush per batch, and (MariaDB 10.6+, with
+            # unique and foreign-key checks off) one table lock and undo record per empty table.
             with db.transaction():
                 while True:
                     job = self._queues[index].get()
                     if job is None:
+                        stopped = True
+                        if self._abort.is_set():
+                            raise RuntimeError("demo shop generation failed; its rows were rolled back")
                         break
                     if isinstance(job, tuple):
                         table, sql, params = job
@@ -636,8 +644,8 @@ class _RowWriter:
                         self._write(db, job)
         except BaseException as exc:  # noqa: BLE001 - handed to the generating thread
             self._errors.append(exc)
-            while self._queues[index].get() is not None:  # drain so the producer never blocks
-                pass
+            while not stopped:  # drain until close() so that the producer never blocks
+                stopped = self._queues[index].get() is None
         finally:
             db.close()
 
@@ -759,8 +767,10 @@ class _ShopBuilder:
             self._rules()
             self._derived_rows()
             self.w.flush()
-        finally:
-            self.w.close()
+        except BaseException:
+            self.w.close(commit=False)
+            raise
+        self.w.close()
 
     def _load_attribute_ids(self) -> None:
         rows = self.db.query(
@@ -1521,7 +1531,13 @@ class _ShopBuilder:
 
 
 def generate_shop(db: Database, products: int = 50, seed: int = 42, now: datetime | None = None) -> ShopSummary:
-    """Write a demo shop into a database that already holds Magento's tables and fresh-install rows."""
+    """Write a demo shop into a database that already holds Magento's tables and fresh-install rows.
+
+    Rows go through two writer connections, each in one transaction: an error while generating
+    rolls both back, but an error at COMMIT (with unique checks off InnoDB reports a duplicate
+    key only then) may leave the other writer's tables filled. Generate into a fresh schema,
+    and recreate it after a failure (``--create --replace`` on the command line).
+    """
     if products < MIN_PRODUCTS:
         raise ValueError(f"products must be at least {MIN_PRODUCTS} (the well-known products), got {products}")
     if now is None:
