@@ -1,4 +1,4 @@
-"""A real ``airflow api-server`` with the RAG Sync plugin, once per test session, and a headless Chromium.
+"""A real ``airflow api-server`` with the RAG Sync plugin, once for the tests of this folder, and a headless Chromium.
 
 The server runs in its own AIRFLOW_HOME (a copy of the project's migrated metadata database, or
 a fresh ``airflow db migrate``), with the DAGs serialized, the simple auth manager's users
@@ -127,7 +127,7 @@ def _run_airflow(args: list[str], env: dict[str, str], log: Path, timeout: float
         raise RuntimeError(f"airflow {' '.join(args)} failed with exit code {result.returncode}:\n{tail}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return an AIRFLOW_HOME with a migrated metadata database and the project's DAGs serialized."""
     home = tmp_path_factory.mktemp("airflow_home")
@@ -143,7 +143,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceReceiver]:
     """Yield a reference receiver that lives as long as the API server (the webhook connection points at it)."""
     server = ReferenceReceiver(RECEIVER_SECRET, RECEIVER_TENANT,
@@ -156,7 +156,7 @@ def dashboard_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ref
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_server(airflow_home: Path, db_factory: Any, dashboard_receiver: ReferenceReceiver) -> Iterator[AirflowServer]:
     """Start ``airflow api-server`` on a free port with the RAG Sync plugin; stop it after the session."""
     db = db_factory("dashboard")
@@ -206,7 +206,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Yield a headless Chromium driven by Selenium (Debian's chromium and chromedriver, no downloads)."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")

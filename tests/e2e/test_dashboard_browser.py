@@ -263,7 +263,12 @@ def test_log_page_shows_the_actions_with_the_users_name(admin_browser: Any, airf
 
 def test_viewer_reads_but_the_action_buttons_are_disabled(browser: Any, airflow_server: AirflowServer) -> None:
     driver = browser
-    login(driver, airflow_server, "viewer")
+    login(driver, airflow_server, "viewer", start="/ragsync/queue?status=failed")
+    # the page sent the browser to Airflow's login, which brought it back to the same page
+    wait(driver, lambda d: d.current_url.endswith("/ragsync/queue?status=failed"))
+    driver.find_element(By.CSS_SELECTOR, "#queue-table tbody tr[data-status=failed] input.row-select").click()
+    assert driver.find_element(By.ID, "selected-count").text == "1 selected"
+    assert not driver.find_element(By.ID, "mass-retry").is_enabled()  # selected, but not allowed
     open_in_airflow_ui(driver, airflow_server, "ragsync-dashboard")
     assert "read only" in driver.find_element(By.ID, "who").text
     for button in ("qa-test-connection", "qa-process-queue", "qa-retry-failed", "qa-clear-sent"):

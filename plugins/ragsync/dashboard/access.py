@@ -76,5 +76,10 @@ JsonBody = Depends(require_json)
 
 
 def login_url(request: Request) -> str:
-    """Return Airflow's login page URL that comes back to the requested page afterwards."""
-    return get_auth_manager().get_url_login(next_url=str(request.url))
+    """Return Airflow's login page URL that comes back to the requested page afterwards.
+
+    The page to come back to is given as a path (not an absolute URL), so that it stays right
+    behind a reverse proxy that rewrites the host.
+    """
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return get_auth_manager().get_url_login(next_url=back)

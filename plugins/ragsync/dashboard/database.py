@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 READ_STATEMENT_SECONDS = 10
 WRITE_STATEMENT_SECONDS = 120
 _UNKNOWN_SYSTEM_VARIABLE = 1193
+TIMEOUT_ERRORS = (1969, 3024, 1317)  # max_statement_time (MariaDB), max_execution_time (MySQL), interrupted
 
 
 class DashboardUnavailableError(Exception):
@@ -42,6 +43,16 @@ def limit_statement_time(db: Database, seconds: int) -> None:
         db.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))  # MySQL: SELECTs only
 
 
+def prefer_plain_plans(db: Database) -> None:
+    """Keep this session's optimizer from intersecting single-column indexes for the grid's filters.
+
+    With a status, a type and an action filter, MariaDB likes to intersect three low-cardinality
+    indexes (hundreds of thousands of ids each) and sort the result: seconds on a million rows,
+    where walking one index in the page's order takes milliseconds.
+    """
+    db.execute("SET SESSION optimizer_switch = 'index_merge_intersection=off'")
+
+
 def open_database(seconds: int, conn_id: str = RAGSYNC_CONN_ID) -> Database:
     """Connect to the pipeline's database with a per-statement time limit, or raise DashboardUnavailableError."""
     try:
@@ -50,6 +61,7 @@ def open_database(seconds: int, conn_id: str = RAGSYNC_CONN_ID) -> Database:
         raise DashboardUnavailableError(str(exc)) from None
     try:
         limit_statement_time(db, seconds)
+        prefer_plain_plans(db)
     except DatabaseError as exc:
         db.close()
         raise DashboardUnavailableError(str(exc)) from None
@@ -63,7 +75,7 @@ def describe_mysql_error(exc: MySQLdb.Error) -> str:
     """Return a message for a MySQL error met while serving a page, with a hint where one helps."""
     code = exc.args[0] if exc.args else None
     text = exc.args[-1] if exc.args else str(exc)
-    if code in (1969, 3024, 1317):  # statement time limit (MariaDB, MySQL), query interrupted
+    if code in TIMEOUT_ERRORS:
         return ("the database did not answer in time; narrow the filters or sort by id, and check the "
                 f"server's load (MySQL error {code}: {text})")
     if code == 1146:  # no such table

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import MySQLdb
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ragsync.dashboard import actions, views
 from ragsync.dashboard.access import ADMIN_DAG_ID, PROCESS_DAG_ID, READ_DAG_ID, PermissionsDep, ReadAccess
-from ragsync.dashboard.database import read_database
+from ragsync.dashboard.database import TIMEOUT_ERRORS, describe_mysql_error, read_database
 from ragsync.db import Database
 from ragsync.documents.model import ACTIONS, ENTITY_TYPES
 from ragsync.state.clock import SystemClock
@@ -130,8 +131,16 @@ def queue_page(
     """Show one page of the queue, filtered and sorted, with mass Retry and Delete."""
     query = views.QueueQuery.parse(status_filter, entity_type, action, sort, order, per_page, after, before, last,
                                    offset)
-    listing = views.queue_listing(db, query)
-    return render(request, "queue.html", perms, "queue", listing=listing, columns=QUEUE_COLUMNS,
+    problem = None
+    try:
+        listing = views.queue_listing(db, query)
+    except MySQLdb.OperationalError as exc:
+        if not exc.args or exc.args[0] not in TIMEOUT_ERRORS:
+            raise
+        # Keep the filters and headings on screen, so that another sort or filter is one click away.
+        problem = describe_mysql_error(exc)
+        listing = views.QueueListing(query=query, rows=[], total=0, total_capped=False, offset=None)
+    return render(request, "queue.html", perms, "queue", listing=listing, columns=QUEUE_COLUMNS, problem=problem,
                   statuses=STATUSES, entity_types=ENTITY_TYPES, actions=ACTIONS, page_sizes=views.PAGE_SIZES)
 
 

@@ -32,6 +32,7 @@ LOG_PAGE_SIZE = 50
 WAITING_STATUSES = ("pending", "failed")
 PROCESS_EVENT = "manual_process"  # a Process Queue click; not (yet) in ragsync.state.audit.EVENTS
 LOG_EVENTS = tuple(dict.fromkeys((*EVENTS, PROCESS_EVENT)))
+RECENT_BATCHES = 1000
 _NULLABLE_SORTS = frozenset({"lease_expires_at", "last_http_status", "batch_id", "sent_at"})
 _DATETIME_COLUMNS = frozenset({"next_attempt_at", "lease_expires_at", "created_at", "updated_at", "sent_at"})
 _INT_COLUMNS = frozenset({"id", "store_id", "document_bytes", "attempts", "last_http_status"})
@@ -137,11 +138,13 @@ def _waiting_by_type(db: Database) -> tuple[dict[str, dict[str, int]], dict[str,
     """Return per type the number of pending/failed/dead rows and when its oldest waiting row was queued."""
     counts: dict[str, dict[str, int]] = {t: {"pending": 0, "failed": 0, "dead": 0} for t in ENTITY_TYPES}
     oldest_ids: list[int] = []
-    # One covering pass over the (entity_type, status, action) index; MIN(id) is the oldest row
-    # because ids grow with created_at and an open row keeps its id when it is rewritten.
+    # Ranges of the (entity_type, status, action) index, read without touching the rows; MIN(id) is
+    # the oldest row because ids grow with created_at and an open row keeps its id when rewritten.
+    types = ", ".join(["%s"] * len(ENTITY_TYPES))
     for entity_type, status, count, min_id in db.query(
         "SELECT entity_type, status, COUNT(*), MIN(id) FROM rag_sync_queue"
-        " WHERE status IN ('pending', 'failed', 'dead') GROUP BY entity_type, status"
+        f" WHERE entity_type IN ({types}) AND status IN ('pending', 'failed', 'dead') GROUP BY entity_type, status",
+        ENTITY_TYPES,
     ):
         counts.setdefault(entity_type, {"pending": 0, "failed": 0, "dead": 0})[status] = int(count)
         if status in WAITING_STATUSES:
@@ -157,13 +160,34 @@ def _waiting_by_type(db: Database) -> tuple[dict[str, dict[str, int]], dict[str,
     return counts, oldest
 
 
-def _last_delivery_by_type(db: Database) -> dict[str, datetime]:
-    """Return per type when the backend last received one of its documents (from the ledger)."""
+def _last_delivery_by_type(db: Database, recent_batches: int = RECENT_BATCHES) -> dict[str, datetime]:
+    """Return per type when the backend last received one of its documents.
+
+    The newest ``batch_sent`` entries of the audit trail answer for the types delivered lately
+    (one index range, however big the ledger); only a type missing from them is looked up in the
+    ledger, whose rows of a rarely delivered type are few.
+    """
     found: dict[str, datetime] = {}
+    for entity_type, details, created_at in db.query(
+        "SELECT entity_type, details, created_at FROM rag_sync_log WHERE event = 'batch_sent'"
+        " ORDER BY id DESC LIMIT %s", (recent_batches,),
+    ):
+        carried = {entity_type} if entity_type else set()
+        if details:
+            try:
+                carried |= set((json.loads(details).get("types") or {}).keys())
+            except (ValueError, AttributeError):
+                pass
+        for name in carried:
+            found.setdefault(name, created_at)
+        if len(found) >= len(ENTITY_TYPES):
+            break
     for entity_type in ENTITY_TYPES:
-        moment = db.scalar("SELECT MAX(delivered_at) FROM rag_sync_ledger WHERE entity_type = %s", (entity_type,))
-        if moment is not None:
-            found[entity_type] = moment
+        if entity_type not in found:
+            moment = db.scalar("SELECT MAX(delivered_at) FROM rag_sync_ledger WHERE entity_type = %s",
+                               (entity_type,))
+            if moment is not None:
+                found[entity_type] = moment
     return found
 
 
@@ -190,8 +214,8 @@ def type_statuses(db: Database) -> list[TypeStatus]:
 
 
 def judge_health(breaker: BreakerView | None, last_test: AuditEntry | None, endpoint_error: str | None,
-                 counts: dict[str, int]) -> Health:
-    """Summarize the connection's health from the breaker, the last connection test and the queue."""
+                 counts: dict[str, int], last_success: datetime | None = None) -> Health:
+    """Summarize the connection's health from the breaker, the last connection test, deliveries and the queue."""
     if endpoint_error:
         return Health("error", "Not configured", endpoint_error)
     if breaker is not None and breaker.state == "open":
@@ -201,7 +225,8 @@ def judge_health(breaker: BreakerView | None, last_test: AuditEntry | None, endp
     if breaker is not None and breaker.state == "half_open":
         return Health("warning", "Probing", "the circuit breaker lets one probe batch through")
     test_ok = bool(last_test.details.get("ok")) if last_test and last_test.details else None
-    last_success = breaker.last_success_at if breaker else None
+    if last_success is None and breaker is not None:
+        last_success = breaker.last_success_at
     if test_ok is False and last_test is not None and (last_success is None or last_test.created_at > last_success):
         return Health("error", "Failing", f"the last connection test failed: {last_test.message}")
     if breaker is not None and breaker.consecutive_failures:
@@ -224,15 +249,19 @@ def overview(db: Database, endpoint: str | None, endpoint_error: str | None,
     recent_tests = AuditLog(db, clock).recent(limit=1, event="connection_test")
     last_test = recent_tests[0] if recent_tests else None
     current = next((b for b in breakers if b.current), breakers[0] if breakers else None)
+    types = type_statuses(db)
+    deliveries = [t.last_delivery_at for t in types if t.last_delivery_at is not None]
+    if current is not None and current.last_success_at is not None:
+        deliveries.append(current.last_success_at)
     return Overview(
         generated_at=clock.now(),
         counts=counts,
-        types=type_statuses(db),
+        types=types,
         breakers=breakers,
         last_test=last_test,
         endpoint=endpoint,
         endpoint_error=endpoint_error,
-        health=judge_health(current, last_test, endpoint_error, counts),
+        health=judge_health(current, last_test, endpoint_error, counts, max(deliveries) if deliveries else None),
     )
 
 
