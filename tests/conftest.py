@@ -26,6 +26,7 @@ from ragsync.state.migrations import upgrade  # noqa: E402
 pytest_plugins = ["fixtures.shop", "fixtures.receiver"]
 
 DbFactory = Callable[..., Database]
+_OPEN: list[Database] = []  # every Database the fixtures created in this session
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,7 @@ def db_factory(server_params: DbParams) -> Iterator[DbFactory]:
         params = server_params.with_database(name)
         db = Database(DbParams(**{**params.__dict__, "table_prefix": table_prefix}))
         created.append(db)
+        _OPEN.append(db)
         return db
 
     yield make
@@ -65,6 +67,18 @@ def db_factory(server_params: DbParams) -> Iterator[DbFactory]:
         db.close()
         admin.execute(f"DROP DATABASE IF EXISTS `{db.params.database}`")
     admin.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    """Close the fixtures' connections after every test (a Database reconnects on its next use).
+
+    Without this every database a test created would hold its connection until the end of the
+    session, and a full run would exceed the server's max_connections.
+    """
+    yield
+    for db in _OPEN:
+        db.close()
 
 
 @pytest.fixture
