@@ -21,6 +21,7 @@ from .conftest import ROOT, USERS, AirflowServer
 
 pytest.importorskip("selenium", reason="selenium is not installed")
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -30,8 +31,9 @@ WAIT_SECONDS = 30
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], seconds: float = WAIT_SECONDS) -> Any:
-    """Wait until ``condition(driver)`` is truthy and return its value."""
-    return WebDriverWait(driver, seconds).until(condition)
+    """Wait until ``condition(driver)`` is truthy and return its value (a page reload midway is retried)."""
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
 
 
 def login(driver: Any, server: AirflowServer, username: str, start: str = "/plugin/ragsync-dashboard") -> None:
@@ -96,6 +98,21 @@ def test_login_through_airflow_then_dashboard_inside_the_airflow_ui(admin_browse
         "fetch(document.body.dataset.base + '/api/overview', {credentials: 'same-origin'})"
         ".then(r => done(r.status)).catch(e => done(String(e)));")
     assert status == 200
+
+
+def test_plugins_menu_has_the_rag_sync_group(admin_browser: Any, airflow_server: AirflowServer) -> None:
+    driver = admin_browser
+    driver.switch_to.default_content()
+    driver.get(airflow_server.url + "/")
+    plugins = "//button[@data-part='trigger'][normalize-space()='Plugins']"
+    wait(driver, EC.element_to_be_clickable((By.XPATH, plugins))).click()
+    wait(driver, EC.element_to_be_clickable((By.XPATH, "//*[@role='menuitem'][normalize-space()='RAG Sync']"))).click()
+    entries = wait(driver, lambda d: d.find_elements(By.XPATH, "//a[@role='menuitem'][contains(@href, '/plugin/ragsync')]"))
+    assert [e.text for e in entries] == ["Dashboard", "Queue", "Log"]
+    entries[1].click()
+    wait(driver, lambda d: d.current_url.endswith("/plugin/ragsync-queue"))
+    open_in_airflow_ui(driver, airflow_server, "ragsync-queue")
+    assert driver.find_element(By.CSS_SELECTOR, "body").get_attribute("data-page") == "queue"
 
 
 def test_test_connection_button(admin_browser: Any, airflow_server: AirflowServer) -> None:

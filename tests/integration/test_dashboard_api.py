@@ -31,6 +31,7 @@ from ragsync.receiver import ReferenceReceiver
 from ragsync.state.audit import AuditEntry, AuditLog
 from ragsync.state.clock import SystemClock
 from ragsync.state.ledger import Ledger
+from ragsync.state.migrations import upgrade
 from ragsync.state.queue import SORTABLE, QueueRepository
 
 ENDPOINT = "http://127.0.0.1:9/hook"
@@ -42,6 +43,15 @@ def seeded(ragsync_db: Database) -> Database:
     """Return a ragsync database with the dashboard seed: every status, sync runs, a breaker row."""
     seed_queue(ragsync_db, ENDPOINT)
     return ragsync_db
+
+
+@pytest.fixture(scope="module")
+def seeded_once(db_factory: Any) -> Database:
+    """Return one seeded database shared by the tests that only read (one connection for all of them)."""
+    db = db_factory("dash")
+    upgrade(db)
+    seed_queue(db, ENDPOINT)
+    return db
 
 
 def sql_order(db: Database, sort: str, descending: bool, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
@@ -67,22 +77,22 @@ def walk(db: Database, query: views.QueueQuery, direction: str = "next") -> list
 # ---------------------------------------------------------------------------------------------- overview
 
 
-def test_overview_matches_the_tables(seeded: Database) -> None:
-    data = views.overview(seeded, ENDPOINT, None)
-    assert data.counts == QueueRepository(seeded).counts_by_status()
-    live = Ledger(seeded).live_counts()
+def test_overview_matches_the_tables(seeded_once: Database) -> None:
+    data = views.overview(seeded_once, ENDPOINT, None)
+    assert data.counts == QueueRepository(seeded_once).counts_by_status()
+    live = Ledger(seeded_once).live_counts()
     by_type = {t.entity_type: t for t in data.types}
     assert set(by_type) == {"product", "category", "cms_page", "cms_block", "promotion"}
     for entity_type, status in by_type.items():
         assert status.live_documents == live.get(entity_type, 0)
         for name in ("pending", "failed", "dead"):
-            expected = seeded.scalar("SELECT COUNT(*) FROM rag_sync_queue WHERE entity_type = %s AND status = %s",
+            expected = seeded_once.scalar("SELECT COUNT(*) FROM rag_sync_queue WHERE entity_type = %s AND status = %s",
                                      (entity_type, name))
             assert getattr(status, name) == expected, (entity_type, name)
-        oldest = seeded.scalar("SELECT MIN(created_at) FROM rag_sync_queue WHERE entity_type = %s"
+        oldest = seeded_once.scalar("SELECT MIN(created_at) FROM rag_sync_queue WHERE entity_type = %s"
                                " AND status IN ('pending', 'failed')", (entity_type,))
         assert status.oldest_waiting_at == oldest
-        delivered = seeded.scalar("SELECT MAX(delivered_at) FROM rag_sync_ledger WHERE entity_type = %s",
+        delivered = seeded_once.scalar("SELECT MAX(delivered_at) FROM rag_sync_ledger WHERE entity_type = %s",
                                   (entity_type,))
         assert status.last_delivery_at == delivered
         assert status.last_full_sync is not None
@@ -144,48 +154,48 @@ def test_health_verdicts(breaker: views.BreakerView | None, test: AuditEntry | N
 
 
 @pytest.mark.parametrize("sort", sorted(SORTABLE))
-def test_every_sort_pages_forwards_and_backwards_through_every_row(seeded: Database, sort: str) -> None:
+def test_every_sort_pages_forwards_and_backwards_through_every_row(seeded_once: Database, sort: str) -> None:
     for descending in (True, False):
         query = views.QueueQuery.parse(sort=sort, order="desc" if descending else "asc", per_page=20)
-        expected = sql_order(seeded, sort, descending)
-        assert walk(seeded, query) == expected, (sort, descending)
-        assert walk(seeded, query, "previous") == expected, (sort, descending)
+        expected = sql_order(seeded_once, sort, descending)
+        assert walk(seeded_once, query) == expected, (sort, descending)
+        assert walk(seeded_once, query, "previous") == expected, (sort, descending)
 
 
-def test_filters_combine(seeded: Database) -> None:
+def test_filters_combine(seeded_once: Database) -> None:
     query = views.QueueQuery.parse(status="pending", entity_type="product", action="save", sort="updated_at",
                                    order="asc", per_page=20)
-    expected = sql_order(seeded, "updated_at", False,
+    expected = sql_order(seeded_once, "updated_at", False,
                          "WHERE status = %s AND entity_type = %s AND action = %s", ("pending", "product", "save"))
-    assert expected and walk(seeded, query) == expected
-    listing = views.queue_listing(seeded, query)
+    assert expected and walk(seeded_once, query) == expected
+    listing = views.queue_listing(seeded_once, query)
     assert listing.total == len(expected) and not listing.total_capped
     assert {(r["status"], r["entity_type"], r["action"]) for r in listing.rows} == {("pending", "product", "save")}
     assert "document" not in listing.rows[0]
 
 
-def test_positions_and_links(seeded: Database) -> None:
-    total = int(seeded.scalar("SELECT COUNT(*) FROM rag_sync_queue"))
-    first = views.queue_listing(seeded, views.QueueQuery.parse(per_page=20))
+def test_positions_and_links(seeded_once: Database) -> None:
+    total = int(seeded_once.scalar("SELECT COUNT(*) FROM rag_sync_queue"))
+    first = views.queue_listing(seeded_once, views.QueueQuery.parse(per_page=20))
     assert first.position_label == f"1–20 of {total}"
     assert first.first is None and first.previous is None and first.next is not None
-    second = views.queue_listing(seeded, views.QueueQuery.parse(**first.next))
+    second = views.queue_listing(seeded_once, views.QueueQuery.parse(**first.next))
     assert second.position_label == f"21–40 of {total}"
-    back = views.queue_listing(seeded, views.QueueQuery.parse(**second.previous))  # type: ignore[arg-type]
+    back = views.queue_listing(seeded_once, views.QueueQuery.parse(**second.previous))  # type: ignore[arg-type]
     assert [r["id"] for r in back.rows] == [r["id"] for r in first.rows] and back.offset == 0
-    last = views.queue_listing(seeded, views.QueueQuery.parse(**first.last))  # type: ignore[arg-type]
+    last = views.queue_listing(seeded_once, views.QueueQuery.parse(**first.last))  # type: ignore[arg-type]
     assert last.next is None and last.offset == total - len(last.rows)
     # a sort on a column that can be NULL pages by offset
-    by_sent = views.queue_listing(seeded, views.QueueQuery.parse(sort="sent_at", per_page=20))
+    by_sent = views.queue_listing(seeded_once, views.QueueQuery.parse(sort="sent_at", per_page=20))
     assert by_sent.next == {"sort": "sent_at", "order": "desc", "per_page": 20, "offset": 20}
 
 
-def test_matching_rows_are_counted_up_to_a_cap(seeded: Database) -> None:
+def test_matching_rows_are_counted_up_to_a_cap(seeded_once: Database) -> None:
     query = views.QueueQuery.parse()
-    total = int(seeded.scalar("SELECT COUNT(*) FROM rag_sync_queue"))
-    assert views.count_matching(seeded, query) == (total, False)
-    assert views.count_matching(seeded, query, cap=10) == (10, True)
-    assert views.count_matching(seeded, views.QueueQuery.parse(status="dead"), cap=10) == (4, False)
+    total = int(seeded_once.scalar("SELECT COUNT(*) FROM rag_sync_queue"))
+    assert views.count_matching(seeded_once, query) == (total, False)
+    assert views.count_matching(seeded_once, query, cap=10) == (10, True)
+    assert views.count_matching(seeded_once, views.QueueQuery.parse(status="dead"), cap=10) == (4, False)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -198,21 +208,21 @@ def test_invalid_queue_queries_are_refused(kwargs: dict[str, Any]) -> None:
         views.QueueQuery.parse(**kwargs)
 
 
-def test_cursors_round_trip_every_column_type(seeded: Database) -> None:
-    row = QueueRepository(seeded).page(limit=1).rows[0]
+def test_cursors_round_trip_every_column_type(seeded_once: Database) -> None:
+    row = QueueRepository(seeded_once).page(limit=1).rows[0]
     for sort in sorted(SORTABLE - _NULLABLE):
         assert views.decode_cursor(views.encode_cursor(row[sort], row["id"]), sort) == (row[sort], row["id"])
 
 
-def test_one_item_with_its_document_and_ledger(seeded: Database) -> None:
-    sent_id = int(seeded.scalar("SELECT MIN(id) FROM rag_sync_queue WHERE status = 'sent'"))
-    item = views.queue_item(seeded, sent_id)
+def test_one_item_with_its_document_and_ledger(seeded_once: Database) -> None:
+    sent_id = int(seeded_once.scalar("SELECT MIN(id) FROM rag_sync_queue WHERE status = 'sent'"))
+    item = views.queue_item(seeded_once, sent_id)
     assert item is not None and "lease_token" not in item.row and "document" not in item.row
-    raw = seeded.scalar("SELECT document FROM rag_sync_queue WHERE id = %s", (sent_id,))
+    raw = seeded_once.scalar("SELECT document FROM rag_sync_queue WHERE id = %s", (sent_id,))
     assert item.document == json.loads(raw) and json.loads(item.document_pretty or "") == json.loads(raw)
     assert item.document_pretty and "\n  " in item.document_pretty
     assert item.ledger is not None and item.ledger.delivered_hash == item.row["content_hash"]
-    assert views.queue_item(seeded, 10**9) is None
+    assert views.queue_item(seeded_once, 10**9) is None
 
 
 # ---------------------------------------------------------------------------------------------- log
