@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ragsync.documents.model import ReadBatch
 from ragsync.magento.context import MagentoContext, StoreView
@@ -156,3 +156,57 @@ def prefetched(
     finally:
         stop.set()
         thread.join()
+
+
+class ChunkedReader(Generic[IdT, ChunkT]):
+    """What every reader shares: ``read`` and ``read_all`` from ``prepare``, ``fetch`` and ``build``.
+
+    A subclass reads what all chunks share in ``prepare()`` (idempotent), the raw rows of one chunk
+    in ``fetch(ids)`` (a fixed number of statements) and turns them into documents in ``build``
+    (no database access), so ``read_all`` can fetch the next chunk in a background thread while
+    the current one is built.
+    """
+
+    entity_type: str
+
+    def prepare(self) -> None:
+        """Read what every chunk shares."""
+        raise NotImplementedError
+
+    def fetch(self, ids: Sequence[IdT]) -> ChunkT:
+        """Read the raw rows of one chunk of ids."""
+        raise NotImplementedError
+
+    def build(self, chunk: ChunkT) -> ReadBatch:
+        """Turn the rows of one chunk into documents."""
+        raise NotImplementedError
+
+    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[IdT]]:
+        """Yield every id in chunks."""
+        raise NotImplementedError
+
+    def read(self, ids: Sequence[IdT]) -> ReadBatch:
+        """Return a save or delete document for every id x store view (problems listed apart)."""
+        self.prepare()
+        return self.build(self.fetch(ids))
+
+    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
+        """Yield a ReadBatch per chunk of every entity, the next chunk fetched in a background thread."""
+        self.prepare()
+        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name=f"ragsync-{self.entity_type}"):
+            yield self.build(chunk)
+
+
+def existing_in_table(ctx: MagentoContext, table: str, id_column: str, ids: Iterable[int],
+                      version: tuple[str, Sequence[object]]) -> set[int]:
+    """Return which ``ids`` have a row (in its current version) in a Magento table, with one query."""
+    wanted = sorted({int(i) for i in ids})
+    if not wanted:
+        return set()
+    version_sql, version_params = version
+    rows = ctx.db.query(
+        f"SELECT e.{id_column} FROM {ctx.t(table)} e"
+        f" WHERE e.{id_column} IN ({', '.join(['%s'] * len(wanted))}) AND {version_sql}",
+        [*wanted, *version_params],
+    )
+    return {int(r[0]) for r in rows}

@@ -38,7 +38,13 @@ from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import category_content
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
-from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
+from ragsync.magento.base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    existing_in_table,
+    keyset_chunks,
+    reader_stores,
+)
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context, has_block_directive
 from ragsync.magento.eav import EavValues, IdSelection, current_version_condition, load_values
@@ -89,7 +95,7 @@ def _path(value: Any) -> tuple[int, ...]:
     return tuple(int(part) for part in str(value or "").split("/") if part.strip().isdigit())
 
 
-class CategoryReader:
+class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
     """Read catalog categories into per-store-view documents (see the module docstring)."""
 
     entity_type = "category"
@@ -168,29 +174,12 @@ class CategoryReader:
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Return which of ``ids`` are still in catalog_category_entity."""
-        selection = IdSelection.of(ids)
-        if not selection:
-            return set()
-        id_sql, id_params = selection.sql("e.entity_id")
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
         with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.entity_id FROM {self.ctx.t(ENTITY_TABLE)} e WHERE {id_sql} AND {version_sql}",
-                [*id_params, *version_params],
-            )
-        return {int(r[0]) for r in rows if selection.contains(int(r[0]))}
+            return existing_in_table(self.ctx, ENTITY_TABLE, "entity_id", ids,
+                                     current_version_condition(self.ctx, "e", self.now))
 
     # --- reading --------------------------------------------------------------------------------
-    def read(self, ids: Sequence[int]) -> ReadBatch:
-        """Return a save or delete document for every id x store view (problems listed apart)."""
-        self.prepare()
-        return self.build(self.fetch(ids))
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield a ReadBatch per chunk of every category, the next chunk fetched in a background thread."""
-        self.prepare()
-        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name="ragsync-categories"):
-            yield self.build(chunk)
 
     def fetch(self, ids: Sequence[int] | IdSelection) -> CategoryChunk:
         """Read the raw rows of a chunk of category ids: a fixed number of statements (QUERIES_PER_CHUNK)."""

@@ -40,7 +40,13 @@ from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import cms_block_content, cms_page_content
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
-from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
+from ragsync.magento.base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    existing_in_table,
+    keyset_chunks,
+    reader_stores,
+)
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, block_references, directive_context, has_block_directive
 from ragsync.magento.eav import IdSelection, current_version_condition
@@ -89,7 +95,7 @@ def _ids(ids: Sequence[Any]) -> list[int]:
     return sorted({int(i) for i in ids})
 
 
-class _CmsReader:
+class _CmsReader(ChunkedReader[int, Any]):
     """What page and block readers share: ids, placement, store winners, directive rendering."""
 
     entity_type: str
@@ -159,17 +165,9 @@ class _CmsReader:
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Return which of ``ids`` are still in the table."""
-        wanted = _ids(ids)
-        if not wanted:
-            return set()
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
         with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.{self.id_column} FROM {self.ctx.t(self.table)} e"
-                f" WHERE e.{self.id_column} IN ({_placeholders(len(wanted))}) AND {version_sql}",
-                [*wanted, *version_params],
-            )
-        return {int(r[0]) for r in rows}
+            return existing_in_table(self.ctx, self.table, self.id_column, _ids(ids),
+                                     current_version_condition(self.ctx, "e", self.now))
 
     def _updated_ids(self, table: str, id_column: str, since: datetime, until: datetime | None) -> list[int]:
         params: list[Any] = [since]
@@ -229,16 +227,7 @@ class _CmsReader:
         return sorted(ids)
 
     # --- reading --------------------------------------------------------------------------------
-    def read(self, ids: Sequence[int]) -> ReadBatch:
-        """Return a save or delete document for every id x store view (problems listed apart)."""
-        self.prepare()
-        return self.build(self.fetch(ids))
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield a ReadBatch per chunk of every page or block, the next chunk fetched in the background."""
-        self.prepare()
-        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name=f"ragsync-{self.entity_type}"):
-            yield self.build(chunk)
 
     def fetch(self, ids: Sequence[int]) -> CmsChunk:
         """Read the raw rows of a chunk of ids: a fixed number of statements (QUERIES_PER_CHUNK)."""

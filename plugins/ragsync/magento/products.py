@@ -49,7 +49,13 @@ from ragsync.documents.text import (
     decode_text,
     format_price,
 )
-from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
+from ragsync.magento.base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    existing_in_table,
+    keyset_chunks,
+    reader_stores,
+)
 from ragsync.magento.context import PRODUCT_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context
 from ragsync.magento.eav import (
@@ -200,7 +206,7 @@ def special_price_applies(from_value: Any, to_value: Any, today: date) -> bool:
     return (start is None or start <= today) and (end is None or today <= end)
 
 
-class ProductReader:
+class ProductReader(ChunkedReader[int, "ProductChunk"]):
     """Read catalog products into per-store-view documents (see the module docstring)."""
 
     entity_type = "product"
@@ -385,29 +391,12 @@ class ProductReader:
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Return which of ``ids`` are still in catalog_product_entity."""
-        selection = IdSelection.of(ids)
-        if not selection:
-            return set()
-        id_sql, id_params = selection.sql("e.entity_id")
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
         with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.entity_id FROM {self.ctx.t(ENTITY_TABLE)} e WHERE {id_sql} AND {version_sql}",
-                [*id_params, *version_params],
-            )
-        return {int(r[0]) for r in rows if selection.contains(int(r[0]))}
+            return existing_in_table(self.ctx, ENTITY_TABLE, "entity_id", ids,
+                                     current_version_condition(self.ctx, "e", self.now))
 
     # --- reading --------------------------------------------------------------------------------
-    def read(self, ids: Sequence[int]) -> ReadBatch:
-        """Return a save or delete document for every id x store view (problems listed apart)."""
-        self.prepare()
-        return self.build(self.fetch(ids))
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield a ReadBatch per chunk of every product, the next chunk fetched in a background thread."""
-        self.prepare()
-        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name="ragsync-products"):
-            yield self.build(chunk)
 
     def fetch(self, ids: Sequence[int] | IdSelection) -> ProductChunk:
         """Read the raw rows of a chunk of product ids: a fixed number of statements (QUERIES_PER_CHUNK)."""

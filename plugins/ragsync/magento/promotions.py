@@ -38,7 +38,13 @@ from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch
 from ragsync.documents.render import discount_sentence, promotion_content
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text, format_price
-from ragsync.magento.base import DEFAULT_CHUNK_SIZE, keyset_chunks, prefetched, reader_stores
+from ragsync.magento.base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    existing_in_table,
+    keyset_chunks,
+    reader_stores,
+)
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.eav import current_version_condition
 
@@ -130,7 +136,7 @@ def _as_date(value: Any) -> date | None:
     return None
 
 
-class PromotionReader:
+class PromotionReader(ChunkedReader[str, Any]):
     """Read cart and catalog price rules into per-store-view promotion documents (see the module docstring)."""
 
     entity_type = "promotion"
@@ -201,27 +207,14 @@ class PromotionReader:
                 wanted[parsed[0]].add(parsed[1])
         found: set[str] = set()
         for kind, rule_ids in wanted.items():
-            version_sql, version_params = current_version_condition(self.ctx, "r", self.now)
             with self._lock:
-                rows = self.ctx.db.query(
-                    f"SELECT r.rule_id FROM {self.ctx.t(RULE_TABLES[kind])} r"
-                    f" WHERE r.rule_id IN ({_placeholders(len(rule_ids))}) AND {version_sql}",
-                    [*sorted(rule_ids), *version_params],
-                )
-            found.update(promotion_id(kind, int(r[0])) for r in rows)
+                existing = existing_in_table(self.ctx, RULE_TABLES[kind], "rule_id", rule_ids,
+                                             current_version_condition(self.ctx, "e", self.now))
+            found.update(promotion_id(kind, rule_id) for rule_id in existing)
         return {value for value in ids if (p := parse_promotion_id(value)) and promotion_id(*p) in found}
 
     # --- reading --------------------------------------------------------------------------------
-    def read(self, ids: Sequence[str]) -> ReadBatch:
-        """Return a save or delete document for every id x store view (problems listed apart)."""
-        self.prepare()
-        return self.build(self.fetch(ids))
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield a ReadBatch per chunk of every rule of the selected kinds, the next chunk fetched in the background."""
-        self.prepare()
-        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name="ragsync-promotions"):
-            yield self.build(chunk)
 
     def fetch(self, ids: Sequence[str]) -> PromotionChunk:
         """Read the raw rows of a chunk of promotion ids: two statements per rule kind in the chunk."""
