@@ -162,6 +162,13 @@ def test_every_sort_pages_forwards_and_backwards_through_every_row(seeded_once: 
         assert walk(seeded_once, query, "previous") == expected, (sort, descending)
 
 
+def test_the_grid_has_a_sortable_heading_for_every_sortable_column() -> None:
+    from ragsync.dashboard.pages import QUEUE_COLUMNS
+
+    assert [c for c, _ in QUEUE_COLUMNS if c not in SORTABLE] == []
+    assert sorted(SORTABLE - {c for c, _ in QUEUE_COLUMNS}) == []
+
+
 def test_filters_combine(seeded_once: Database) -> None:
     query = views.QueueQuery.parse(status="pending", entity_type="product", action="save", sort="updated_at",
                                    order="asc", per_page=20)
@@ -352,3 +359,49 @@ def test_a_missing_webhook_connection_is_reported(ragsync_db: Database, monkeypa
     assert endpoint is None and problem and "ragsync_webhook" in problem
     result = actions.test_connection(ragsync_db, "erin")
     assert result["ok"] is False and "ragsync_webhook" in result["message"]
+
+
+# ---------------------------------------------------------------------------------------------- error pages
+
+
+@pytest.fixture
+def app_with_auth_stubbed() -> Any:
+    """Return a test client of the dashboard app with Airflow's auth stubbed out (signed in as admin).
+
+    Real authentication and authorization are covered against a real API server in tests/e2e;
+    this client exists to render the error pages without starting one.
+    """
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.testclient import TestClient
+
+    from ragsync.dashboard import access
+    from ragsync.dashboard.app import create_app
+
+    app = create_app()
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="admin", role="admin")
+    app.dependency_overrides[access.can_read] = lambda: None
+    app.dependency_overrides[access.current_permissions] = lambda: access.Permissions("admin", True, True)
+    return TestClient(app)
+
+
+def test_pages_say_which_connection_is_missing(app_with_auth_stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_RAGSYNC_DB", raising=False)
+    page = app_with_auth_stubbed.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert "Airflow connection &#39;ragsync_db&#39; is not defined" in page.text
+    api = app_with_auth_stubbed.get("/api/overview")
+    assert api.status_code == 503 and "AIRFLOW_CONN_RAGSYNC_DB" in api.json()["detail"]
+
+
+def test_pages_answer_at_once_when_the_database_is_down(app_with_auth_stubbed: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_RAGSYNC_DB", json.dumps(
+        mysql_connection(DbParams(host="127.0.0.1", port=port, user="root", database="ragsync"))))
+    started = time.monotonic()
+    page = app_with_auth_stubbed.get("/queue", headers={"Accept": "text/html"})
+    assert time.monotonic() - started < 10
+    assert page.status_code == 503 and f"127.0.0.1:{port}" in page.text
