@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ragsync.documents.model import ReadBatch
@@ -168,6 +168,18 @@ class ChunkedReader(Generic[IdT, ChunkT]):
     """
 
     entity_type: str
+
+    def __init__(self, ctx: MagentoContext, settings: Settings, stores: Sequence[StoreView] | None = None,
+                 now: datetime | None = None) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.stores = reader_stores(ctx, settings, stores)
+        if now is not None and now.tzinfo is not None:
+            now = now.astimezone(UTC).replace(tzinfo=None)
+        self.now = now or datetime.now(UTC).replace(tzinfo=None)
+        self.store_ids = [s.store_id for s in self.stores]
+        self._lock = threading.RLock()
+        """Serializes database access: ``read_all`` fetches on a background thread."""
 
     def prepare(self) -> None:
         """Read what every chunk shares."""

@@ -26,10 +26,9 @@ Adobe Commerce: value tables are keyed by ``row_id``; the row version active at 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +42,6 @@ from ragsync.magento.base import (
     ChunkedReader,
     existing_in_table,
     keyset_chunks,
-    reader_stores,
 )
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context, has_block_directive
@@ -107,16 +105,9 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
         stores: Sequence[StoreView] | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.settings = settings
-        self.stores = reader_stores(ctx, settings, stores)
-        if now is not None and now.tzinfo is not None:
-            now = now.astimezone(UTC).replace(tzinfo=None)
-        self.now = now or datetime.now(UTC).replace(tzinfo=None)
-        self.store_ids = [s.store_id for s in self.stores]
+        super().__init__(ctx, settings, stores, now)
         self.min_level = settings.categories.min_level
         self.include_inactive = settings.categories.include_inactive
-        self._lock = threading.RLock()
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, self._lock)
         self._contexts: dict[int, DirectiveContext] = {}
 

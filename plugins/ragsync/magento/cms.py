@@ -28,10 +28,9 @@ document. Adobe Commerce: ``cms_page``/``cms_block`` and their ``_store`` tables
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ragsync.documents.cms_types import detect_document_type, extract_headings
@@ -45,7 +44,6 @@ from ragsync.magento.base import (
     ChunkedReader,
     existing_in_table,
     keyset_chunks,
-    reader_stores,
 )
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, block_references, directive_context, has_block_directive
@@ -110,14 +108,7 @@ class _CmsReader(ChunkedReader[int, Any]):
         stores: Sequence[StoreView] | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.settings = settings
-        self.stores = reader_stores(ctx, settings, stores)
-        if now is not None and now.tzinfo is not None:
-            now = now.astimezone(UTC).replace(tzinfo=None)
-        self.now = now or datetime.now(UTC).replace(tzinfo=None)
-        self.store_ids = [s.store_id for s in self.stores]
-        self._lock = threading.RLock()
+        super().__init__(ctx, settings, stores, now)
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, self._lock)
         """The CMS blocks widgets may include, read once per reader on first use."""
         self._contexts: dict[int, DirectiveContext] = {}

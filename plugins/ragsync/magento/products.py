@@ -27,7 +27,6 @@ See ``docs/products.md`` for the document's fields.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +53,6 @@ from ragsync.magento.base import (
     ChunkedReader,
     existing_in_table,
     keyset_chunks,
-    reader_stores,
 )
 from ragsync.magento.context import PRODUCT_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context
@@ -218,15 +216,8 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         stores: Sequence[StoreView] | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.settings = settings
-        self.stores = reader_stores(ctx, settings, stores)
-        if now is not None and now.tzinfo is not None:
-            now = now.astimezone(UTC).replace(tzinfo=None)
-        self.now = now or datetime.now(UTC).replace(tzinfo=None)
-        self.store_ids = [s.store_id for s in self.stores]
+        super().__init__(ctx, settings, stores, now)
         self.include_disabled = settings.products.include_disabled
-        self._lock = threading.RLock()
         self._directive_contexts: dict[int, DirectiveContext] = {}
         self.blocks = BlockLibrary(ctx, self.store_ids, self.now, lock=self._lock)
         self._today = {s.store_id: _local_date(self.now, s.timezone) for s in self.stores}

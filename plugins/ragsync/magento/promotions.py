@@ -25,7 +25,6 @@ website and customer-group tables are keyed by ``row_id``; the row version activ
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from ragsync.magento.base import (
     ChunkedReader,
     existing_in_table,
     keyset_chunks,
-    reader_stores,
 )
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.eav import current_version_condition
@@ -148,17 +146,10 @@ class PromotionReader(ChunkedReader[str, Any]):
         stores: Sequence[StoreView] | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.settings = settings
-        self.stores = reader_stores(ctx, settings, stores)
-        if now is not None and now.tzinfo is not None:
-            now = now.astimezone(UTC).replace(tzinfo=None)
-        self.now = now or datetime.now(UTC).replace(tzinfo=None)
-        self.store_ids = [s.store_id for s in self.stores]
+        super().__init__(ctx, settings, stores, now)
         self.kinds: tuple[str, ...] = KINDS_BY_TYPE[settings.promotions.type]
         """The rule kinds ``promotions.type`` selects: what ``iter_id_chunks`` pages through."""
         self.include_coupon_codes = settings.promotions.include_coupon_codes
-        self._lock = threading.RLock()
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property
