@@ -21,10 +21,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ragsync.documents.model import ReadBatch
 from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.magento.eav import current_version_condition
 
 if TYPE_CHECKING:
     from ragsync.settings import Settings
@@ -168,15 +169,18 @@ class ChunkedReader(Generic[IdT, ChunkT]):
     """
 
     entity_type: str
+    table: str = ""
+    """The (unprefixed) entity table whose ids the default paging and existence check read."""
+    id_column: str = "entity_id"
 
     def __init__(self, ctx: MagentoContext, settings: Settings, stores: Sequence[StoreView] | None = None,
                  now: datetime | None = None) -> None:
-        self.ctx = ctx
+        self.ctx: MagentoContext = ctx
         self.settings = settings
         self.stores = reader_stores(ctx, settings, stores)
         if now is not None and now.tzinfo is not None:
             now = now.astimezone(UTC).replace(tzinfo=None)
-        self.now = now or datetime.now(UTC).replace(tzinfo=None)
+        self.now: datetime = now or datetime.now(UTC).replace(tzinfo=None)
         self.store_ids = [s.store_id for s in self.stores]
         self._lock = threading.RLock()
         """Serializes database access: ``read_all`` fetches on a background thread."""
@@ -193,9 +197,28 @@ class ChunkedReader(Generic[IdT, ChunkT]):
         """Turn the rows of one chunk into documents."""
         raise NotImplementedError
 
+    def _version(self) -> tuple[str, list[int]]:
+        return current_version_condition(self.ctx, "e", self.now)
+
+    def _id_page(self, after: Any, limit: int) -> list[Any]:
+        version_sql, version_params = self._version()
+        params: list[Any] = [after or 0, *version_params, limit]  # type: ignore[has-type]
+        with self._lock:
+            rows = self.ctx.db.query(
+                f"SELECT e.{self.id_column} FROM {self.ctx.t(self.table)} e"
+                f" WHERE e.{self.id_column} > %s AND {version_sql} ORDER BY e.{self.id_column} LIMIT %s",
+                params,
+            )
+        return [int(r[0]) for r in rows]
+
     def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[IdT]]:
-        """Yield every id in chunks."""
-        raise NotImplementedError
+        """Yield the ids of every entity in ``table``, ascending, in chunks (keyset pagination)."""
+        return keyset_chunks(self._id_page, chunk_size)
+
+    def existing_ids(self, ids: Sequence[IdT]) -> set[IdT]:
+        """Return which of ``ids`` still have a row (in its current version) in ``table``."""
+        with self._lock:
+            return existing_in_table(self.ctx, self.table, self.id_column, ids, self._version())  # type: ignore[return-value,arg-type]
 
     def read(self, ids: Sequence[IdT]) -> ReadBatch:
         """Return a save or delete document for every id x store view (problems listed apart)."""

@@ -26,7 +26,7 @@ Adobe Commerce: value tables are keyed by ``row_id``; the row version active at 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -38,10 +38,7 @@ from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import category_content
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
-    DEFAULT_CHUNK_SIZE,
     ChunkedReader,
-    existing_in_table,
-    keyset_chunks,
 )
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context, has_block_directive
@@ -97,6 +94,7 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
     """Read catalog categories into per-store-view documents (see the module docstring)."""
 
     entity_type = "category"
+    table = ENTITY_TABLE
 
     def __init__(
         self,
@@ -132,20 +130,6 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
         return context
 
     # --- ids ----------------------------------------------------------------------------------
-    def _id_page(self, after: int | None, limit: int) -> list[int]:
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
-        with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.entity_id FROM {self.ctx.t(ENTITY_TABLE)} e"
-                f" WHERE e.entity_id > %s AND {version_sql} ORDER BY e.entity_id LIMIT %s",
-                [after or 0, *version_params, limit],
-            )
-        return [int(r[0]) for r in rows]
-
-    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[int]]:
-        """Yield the ids of every category, ascending, ``chunk_size`` at a time (keyset pagination)."""
-        return keyset_chunks(self._id_page, chunk_size)
-
     def changed_ids(self, since: datetime, until: datetime | None = None) -> list[int]:
         """Return categories whose updated_at is in (since, until], plus all their descendants.
 
@@ -162,12 +146,6 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
                 [*window_params, *window_params],
             )
         return sorted({int(r[0]) for r in rows})
-
-    def existing_ids(self, ids: Sequence[int]) -> set[int]:
-        """Return which of ``ids`` are still in catalog_category_entity."""
-        with self._lock:
-            return existing_in_table(self.ctx, ENTITY_TABLE, "entity_id", ids,
-                                     current_version_condition(self.ctx, "e", self.now))
 
     # --- reading --------------------------------------------------------------------------------
 

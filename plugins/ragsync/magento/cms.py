@@ -28,7 +28,7 @@ document. Adobe Commerce: ``cms_page``/``cms_block`` and their ``_store`` tables
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,10 +40,7 @@ from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import cms_block_content, cms_page_content
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
-    DEFAULT_CHUNK_SIZE,
     ChunkedReader,
-    existing_in_table,
-    keyset_chunks,
 )
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, block_references, directive_context, has_block_directive
@@ -140,26 +137,6 @@ class _CmsReader(ChunkedReader[int, Any]):
         return context
 
     # --- ids ----------------------------------------------------------------------------------
-    def _id_page(self, after: int | None, limit: int) -> list[int]:
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
-        with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.{self.id_column} FROM {self.ctx.t(self.table)} e"
-                f" WHERE e.{self.id_column} > %s AND {version_sql} ORDER BY e.{self.id_column} LIMIT %s",
-                [after or 0, *version_params, limit],
-            )
-        return [int(r[0]) for r in rows]
-
-    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[int]]:
-        """Yield the ids of every page or block, ascending, ``chunk_size`` at a time (keyset pagination)."""
-        return keyset_chunks(self._id_page, chunk_size)
-
-    def existing_ids(self, ids: Sequence[int]) -> set[int]:
-        """Return which of ``ids`` are still in the table."""
-        with self._lock:
-            return existing_in_table(self.ctx, self.table, self.id_column, _ids(ids),
-                                     current_version_condition(self.ctx, "e", self.now))
-
     def _updated_ids(self, table: str, id_column: str, since: datetime, until: datetime | None) -> list[int]:
         params: list[Any] = [since]
         upper = ""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -49,10 +49,7 @@ from ragsync.documents.text import (
     format_price,
 )
 from ragsync.magento.base import (
-    DEFAULT_CHUNK_SIZE,
     ChunkedReader,
-    existing_in_table,
-    keyset_chunks,
 )
 from ragsync.magento.context import PRODUCT_ENTITY_TYPE, Attribute, MagentoContext, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context
@@ -208,6 +205,7 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
     """Read catalog products into per-store-view documents (see the module docstring)."""
 
     entity_type = "product"
+    table = ENTITY_TABLE
 
     def __init__(
         self,
@@ -336,20 +334,6 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
             self.blocks.load()
 
     # --- ids ----------------------------------------------------------------------------------
-    def _id_page(self, after: int | None, limit: int) -> list[int]:
-        version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
-        with self._lock:
-            rows = self.ctx.db.query(
-                f"SELECT e.entity_id FROM {self.ctx.t(ENTITY_TABLE)} e"
-                f" WHERE e.entity_id > %s AND {version_sql} ORDER BY e.entity_id LIMIT %s",
-                [after or 0, *version_params, limit],
-            )
-        return [int(r[0]) for r in rows]
-
-    def iter_id_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[int]]:
-        """Yield the ids of every product, ascending, ``chunk_size`` at a time (keyset pagination)."""
-        return keyset_chunks(self._id_page, chunk_size)
-
     def changed_ids(self, since: datetime, until: datetime | None = None) -> list[int]:
         """Return products whose updated_at is in (since, until], plus the configurable parents of changed children."""
         params: list[Any] = [since]
@@ -379,12 +363,6 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
                    f" WHERE l.product_id IN ({_placeholders(len(child_ids))})")
             params = list(child_ids)
         return {int(r[0]) for r in self.ctx.db.query(sql, params)}
-
-    def existing_ids(self, ids: Sequence[int]) -> set[int]:
-        """Return which of ``ids`` are still in catalog_product_entity."""
-        with self._lock:
-            return existing_in_table(self.ctx, ENTITY_TABLE, "entity_id", ids,
-                                     current_version_condition(self.ctx, "e", self.now))
 
     # --- reading --------------------------------------------------------------------------------
 
