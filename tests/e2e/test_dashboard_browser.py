@@ -22,7 +22,11 @@ from .conftest import ROOT, USERS, AirflowServer
 
 pytest.importorskip("selenium", reason="selenium is not installed")
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -66,10 +70,21 @@ def accept_confirm(driver: Any) -> None:
     wait(driver, EC.element_to_be_clickable((By.ID, "confirm-ok")), 10).click()
 
 
+FLASH_SCRIPT = """
+const flash = document.getElementById('flash');
+return flash && flash.offsetParent !== null && flash.innerText.trim() ? flash.innerText : null;
+"""
+
+
 def flash_text(driver: Any) -> str:
-    """Return the message the page shows after an action (after its reload)."""
-    return str(wait(driver, lambda d: d.find_element(By.ID, "flash").is_displayed()
-                    and d.find_element(By.ID, "flash").text))
+    """Return the message the page shows after an action (after its reload).
+
+    The page reloads while this polls, so the element is read in one script call, and a call that
+    lands mid-navigation (Chromium's "Node ... does not belong to the document") is polled again.
+    """
+    ignored = (NoSuchElementException, StaleElementReferenceException, WebDriverException)
+    return str(WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=ignored).until(
+        lambda d: d.execute_script(FLASH_SCRIPT)))
 
 
 @pytest.fixture(scope="module")
