@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what `make demo`, `make test` and `make airflow` need and is missing:
 # Debian packages (build tools, MySQL client headers, MariaDB only when no server is
-# reachable, Chromium for the browser tests), a virtualenv with the pinned packages, and an
+# reachable, Chromium for the browser tests, docker-compose to validate the Compose file),
+# a virtualenv with the pinned packages, and an
 # AIRFLOW_HOME inside the checkout with its metadata database migrated.
 # Usage: scripts/bootstrap.sh [--browser]
 set -euo pipefail
@@ -37,6 +38,9 @@ PY
   if [ "$want_browser" = 1 ]; then
     have_pkg chromium || missing+=(chromium)
     have_pkg chromium-driver || missing+=(chromium-driver)
+    # docker-compose.yaml is validated with `docker-compose config`, which needs no engine
+    { command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; } \
+      || missing+=(docker-compose)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
