@@ -58,12 +58,10 @@ FILTERS: list[dict[str, str]] = [
 
 # One generated row per sequence number n: status, type and action spread by residues of n.
 _FILL_SQL = """
-INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, document, content_hash,
+INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, content_hash,
   document_bytes, attempts, next_attempt_at, lease_token, lease_expires_at, last_http_status, last_error,
   batch_id, source, created_at, updated_at, sent_at)
 SELECT t.entity_type, CAST(t.n AS CHAR), 1 + t.n % 2, t.action, t.status,
-  CONCAT('{{"action":"', t.action, '","data":{{"content":"', REPEAT('Lightweight merino layer. ', 55),
-         '"}},"id":"', t.n, '","type":"', t.entity_type, '"}}'),
   SHA2(t.n, 256), 1400 + t.n % 300,
   CASE t.status WHEN 'sent' THEN 1 WHEN 'failed' THEN 1 + t.n % 3 WHEN 'dead' THEN 4 ELSE 0 END,
   t.created + INTERVAL (t.n % 3600) SECOND,
@@ -93,6 +91,14 @@ FROM (
 ) AS t
 """
 
+# The documents of the rows the last _FILL_SQL added (ids above {after}), about 1.5 KB each.
+_FILL_DOCUMENTS_SQL = """
+INSERT INTO rag_sync_queue_document (queue_id, document)
+SELECT q.id, CONCAT('{{"action":"', q.action, '","data":{{"content":"', REPEAT('Lightweight merino layer. ', 55),
+                    '"}},"id":"', q.entity_id, '","type":"', q.entity_type, '"}}')
+FROM rag_sync_queue q WHERE q.id > {after}
+"""
+
 
 def server_params() -> DbParams:
     """Return the MySQL server to use (RAGSYNC_MYSQL_URL, else 127.0.0.1:3306)."""
@@ -109,7 +115,9 @@ def fill(db: Database, rows: int) -> float:
         raise SystemExit("this benchmark fills the queue with MariaDB's SEQUENCE engine; use a MariaDB server")
     for first in range(1, rows + 1, CHUNK):
         last = min(rows, first + CHUNK - 1)
+        after = int(db.scalar("SELECT COALESCE(MAX(id), 0) FROM rag_sync_queue") or 0)
         db.execute(_FILL_SQL.format(first=first, last=last))
+        db.execute(_FILL_DOCUMENTS_SQL.format(after=after))
         print(f"filled {last:,} of {rows:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
     db.execute(
         "INSERT IGNORE INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at,"
@@ -185,8 +193,10 @@ def main() -> int:
         upgrade(db)
         present = int(db.scalar("SELECT COUNT(*) FROM rag_sync_queue") or 0)
         if present != args.rows:
-            for table in ("rag_sync_queue", "rag_sync_ledger", "rag_sync_log"):
+            db.execute("SET FOREIGN_KEY_CHECKS = 0")  # TRUNCATE refuses a table a foreign key refers to
+            for table in ("rag_sync_queue_document", "rag_sync_queue", "rag_sync_ledger", "rag_sync_log"):
                 db.execute(f"TRUNCATE TABLE {table}")
+            db.execute("SET FOREIGN_KEY_CHECKS = 1")
             filled_seconds = fill(db, args.rows)
         limit_statement_time(db, args.limit_seconds)
         prefer_plain_plans(db)  # the dashboard's session settings

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         queue.enqueue(documents, source="full")
         enqueue_seconds = time.perf_counter() - started
-        rows = db.query("SELECT document FROM rag_sync_queue ORDER BY id")
+        rows = db.query("SELECT document FROM rag_sync_queue_document ORDER BY queue_id")
         avg_bytes = statistics.mean(len(r[0].encode("utf-8")) for r in rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         bodies = [build_body([r[0] for r in rows[i:i + args.batch_size]], new_batch_id(now), now)

@@ -225,7 +225,7 @@ def test_one_item_with_its_document_and_ledger(seeded_once: Database) -> None:
     sent_id = int(seeded_once.scalar("SELECT MIN(id) FROM rag_sync_queue WHERE status = 'sent'"))
     item = views.queue_item(seeded_once, sent_id)
     assert item is not None and "lease_token" not in item.row and "document" not in item.row
-    raw = seeded_once.scalar("SELECT document FROM rag_sync_queue WHERE id = %s", (sent_id,))
+    raw = seeded_once.scalar("SELECT document FROM rag_sync_queue_document WHERE queue_id = %s", (sent_id,))
     assert item.document == json.loads(raw) and json.loads(item.document_pretty or "") == json.loads(raw)
     assert item.document_pretty and "\n  " in item.document_pretty
     assert item.ledger is not None and item.ledger.delivered_hash == item.row["content_hash"]

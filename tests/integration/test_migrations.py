@@ -8,7 +8,7 @@ import MySQLdb
 import pytest
 
 from ragsync.db import Database
-from ragsync.state.migrations import available_migrations, current_version, uninstall, upgrade
+from ragsync.state.migrations import available_migrations, current_version, split_statements, uninstall, upgrade
 
 
 def _queue_row(db: Database, status: str, entity_id: str = "1") -> None:
@@ -54,3 +54,34 @@ def test_uninstall_drops_every_ragsync_table(ragsync_db: Database) -> None:
     uninstall(ragsync_db)
     assert not [r for r in ragsync_db.query("SHOW TABLES") if r[0].startswith("rag_sync_")]
     assert current_version(ragsync_db) == 0
+
+
+def test_documents_move_out_of_the_queue_rows_with_their_rows(db_factory) -> None:
+    """Migration 004 on a queue written by version 3: every document follows its row; deletes cascade."""
+    db = db_factory("mig4")
+    db.execute("CREATE TABLE rag_sync_schema_version (version int unsigned NOT NULL, name varchar(128) NOT NULL,"
+               " applied_at datetime(6) NOT NULL, PRIMARY KEY (version))")
+    for migration in available_migrations():
+        if migration.version <= 3:
+            for statement in split_statements(migration.sql):
+                db.execute(statement)
+            db.execute("INSERT INTO rag_sync_schema_version VALUES (%s, %s, NOW())", (migration.version, migration.name))
+    now = datetime(2026, 1, 1)
+    for entity_id, document in (("1", '{"id":"1"}'), ("2", '{"id":"2","data":{"name":"Ä"}}'), ("3", None)):
+        db.execute(
+            "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, document, content_hash,"
+            " next_attempt_at, created_at, updated_at) VALUES ('product', %s, 1, 'save', 'pending', %s, %s, %s, %s, %s)",
+            (entity_id, document, "0" * 64, now, now, now))
+    ids = {r[1]: int(r[0]) for r in db.query("SELECT id, entity_id FROM rag_sync_queue")}
+
+    assert [m.version for m in upgrade(db)] == [4]
+    columns = {r[0] for r in db.query("SHOW COLUMNS FROM rag_sync_queue")}
+    assert "document" not in columns
+    moved = dict(db.query("SELECT queue_id, document FROM rag_sync_queue_document"))
+    assert moved == {ids["1"]: '{"id":"1"}', ids["2"]: '{"id":"2","data":{"name":"Ä"}}'}
+
+    db.execute("DELETE FROM rag_sync_queue WHERE entity_id = '1'")
+    assert dict(db.query("SELECT queue_id, document FROM rag_sync_queue_document")) == {
+        ids["2"]: '{"id":"2","data":{"name":"Ä"}}'}
+    with pytest.raises(MySQLdb.IntegrityError):  # a document needs its queue row
+        db.execute("INSERT INTO rag_sync_queue_document (queue_id, document) VALUES (999999, '{}')")

@@ -38,6 +38,7 @@ import MySQLdb
 
 from ragsync.db import Database
 from ragsync.documents.model import Document
+from ragsync.errors import DatabaseError
 from ragsync.settings import QueueSettings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
@@ -59,9 +60,9 @@ CLAIM_CANDIDATE_SLACK = 0.25  # extra candidates read, so that rows other worker
 CLAIM_CONTENTION_RETRIES = 20
 CURSOR_REFRESH_SECONDS = 5.0  # rescan claimable rows from the start at least this often
 
-# Columns a claimed row carries (the document included: the batch body is built from it).
+# Columns a claimed row carries (its document is read from rag_sync_queue_document after the lock).
 _CLAIM_COLUMNS = (
-    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document, q.document_bytes,"
+    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document_bytes,"
     " q.attempts, q.next_attempt_at, q.source, q.status"
 )
 # Columns of the dashboard's list (no document: it can be megabytes).
@@ -279,6 +280,7 @@ class QueueRepository:
         inflight = self._inflight(keys)
         now = self.clock.now()
         params: list[tuple[Any, ...]] = []
+        bodies: dict[Key, str] = {}
         for key, document in latest.items():
             digest = document.hash
             rows = inflight.get(key, [])
@@ -297,12 +299,13 @@ class QueueRepository:
             else:
                 result.queued += 1
             item_json = document.item_json()
+            bodies[key] = item_json
             params.append((
-                document.type, document.id, document.store_id, document.action, "pending", item_json, digest,
+                document.type, document.id, document.store_id, document.action, "pending", digest,
                 len(item_json.encode("utf-8")), 0, now, source, now, now,
             ))
         if params:
-            in_transaction(self.db, lambda: self._insert(params, force))
+            in_transaction(self.db, lambda: self._insert(params, bodies, force))
         return result
 
     @staticmethod
@@ -317,28 +320,42 @@ class QueueRepository:
             return "skipped_dead"
         return None
 
-    def _insert(self, params: list[tuple[Any, ...]], force: bool) -> None:
+    def _insert(self, params: list[tuple[Any, ...]], bodies: dict[Key, str], force: bool) -> None:
         # ON DUPLICATE KEY UPDATE fires on the open-row key: the pending/failed row of the same
         # entity. Assignments run left to right, so the comparisons with content_hash see the old
         # value until content_hash itself is assigned last. Same content (a failed row queued
         # again by a full sync) keeps its attempts and backoff unless forced.
         same = "0" if force else "content_hash = VALUES(content_hash)"
         sql = (
-            "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, document, content_hash,"
+            "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, content_hash,"
             " document_bytes, attempts, next_attempt_at, source, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE"
             f" attempts = IF({same}, attempts, 0),"
             f" next_attempt_at = IF({same}, next_attempt_at, VALUES(next_attempt_at)),"
             f" last_http_status = IF({same}, last_http_status, NULL),"
             f" last_error = IF({same}, last_error, NULL),"
             f" status = IF({same}, status, 'pending'),"
-            " action = VALUES(action), document = VALUES(document), document_bytes = VALUES(document_bytes),"
+            " action = VALUES(action), document_bytes = VALUES(document_bytes),"
             " source = VALUES(source), updated_at = VALUES(updated_at), content_hash = VALUES(content_hash)"
         )
         with self.db.cursor() as cur:
-            cur.max_stmt_length = _INSERT_STATEMENT_BYTES
             cur.executemany(sql, params)
+        # The documents go to their own table, keyed by the open row each entity now has (the one
+        # just inserted or updated in place; this transaction still holds its lock).
+        open_rows = select_by_keys(self.db, "id, entity_type, entity_id, store_id",
+                                   "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ONE_OPEN_ROW)", bodies,
+                                   " AND open_slot = 1")
+        documents = [(int(queue_id), bodies[(t, i, int(s))]) for queue_id, t, i, s in open_rows]
+        if len(documents) != len(bodies):
+            raise DatabaseError(f"queued {len(bodies)} documents but found {len(documents)} open queue rows for them")
+        with self.db.cursor() as cur:
+            cur.max_stmt_length = _INSERT_STATEMENT_BYTES
+            cur.executemany(
+                "INSERT INTO rag_sync_queue_document (queue_id, document) VALUES (%s, %s)"
+                " ON DUPLICATE KEY UPDATE document = VALUES(document)",
+                documents,
+            )
 
     # ------------------------------------------------------------------ claim
 
@@ -456,9 +473,9 @@ class QueueRepository:
                     chosen[int(row[0])] = row
         if not chosen:
             return not locked_any, []
-        taken = sorted(chosen.values(), key=lambda r: (r[9], r[0]))
+        taken = sorted(chosen.values(), key=lambda r: (r[8], r[0]))
         for row in taken:
-            self._cursor[(row[11], shard)] = (row[9], int(row[0]))
+            self._cursor[(row[10], shard)] = (row[8], int(row[0]))
         ids = [int(r[0]) for r in taken]
         # updated_at is left alone here (it records enqueue and settle): the claim is already
         # timestamped by lease_expires_at, and not touching it spares an index update per row.
@@ -467,8 +484,11 @@ class QueueRepository:
             f" WHERE id IN ({_ids_sql(len(ids))})",
             [token, now + timedelta(seconds=lease_seconds), *ids],
         )
-        return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6] or "", int(r[7]), int(r[8]),
-                               r[9], r[10], token) for r in taken]
+        # the rows are locked: their documents cannot change under this read
+        documents = dict(self.db.query(
+            f"SELECT queue_id, document FROM rag_sync_queue_document WHERE queue_id IN ({_ids_sql(len(ids))})", ids))
+        return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], documents.get(r[0]) or "", int(r[6]),
+                               int(r[7]), r[8], r[9], token) for r in taken]
 
     # ------------------------------------------------------------------ settle
 
@@ -859,7 +879,8 @@ class QueueRepository:
     def get(self, queue_id: int) -> dict[str, Any] | None:
         """Return one row with every column, the document included."""
         rows = self.db.query_dicts(
-            "SELECT " + ", ".join((*LIST_COLUMNS, "document", "lease_token")) + " FROM rag_sync_queue WHERE id = %s",
+            "SELECT " + ", ".join(f"q.{c}" for c in (*LIST_COLUMNS, "lease_token")) + ", d.document"
+            " FROM rag_sync_queue q LEFT JOIN rag_sync_queue_document d ON d.queue_id = q.id WHERE q.id = %s",
             (queue_id,),
         )
         return rows[0] if rows else None

@@ -38,8 +38,9 @@ def queue(ragsync_db: Database, clock: ManualClock) -> QueueRepository:
 
 
 def rows(db: Database) -> list[dict[str, Any]]:
-    return db.query_dicts("SELECT id, entity_id, store_id, action, status, content_hash, attempts, next_attempt_at,"
-                          " source, document FROM rag_sync_queue ORDER BY id")
+    return db.query_dicts("SELECT q.id, entity_id, store_id, action, status, content_hash, attempts, next_attempt_at,"
+                          " source, d.document FROM rag_sync_queue q"
+                          " LEFT JOIN rag_sync_queue_document d ON d.queue_id = q.id ORDER BY q.id")
 
 
 def deliver_all(queue: QueueRepository) -> None:

@@ -1,5 +1,6 @@
 -- Remove every table ragsync created (run by `ragsync db uninstall`, or by hand).
 -- Magento's own tables are never touched.
+DROP TABLE IF EXISTS `rag_sync_queue_document`;
 DROP TABLE IF EXISTS `rag_sync_queue`;
 DROP TABLE IF EXISTS `rag_sync_ledger`;
 DROP TABLE IF EXISTS `rag_sync_circuit_breaker`;
