@@ -8,7 +8,13 @@ import MySQLdb
 import pytest
 
 from ragsync.db import Database
-from ragsync.state.migrations import available_migrations, current_version, split_statements, uninstall, upgrade
+from ragsync.state.migrations import (
+    available_migrations,
+    current_version,
+    split_statements,
+    uninstall,
+    upgrade,
+)
 
 
 def _queue_row(db: Database, status: str, entity_id: str = "1") -> None:
