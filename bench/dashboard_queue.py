@@ -8,8 +8,8 @@ ledger for the sent ones, then times what one page of the Queue page costs, exac
 computes it (:func:`ragsync.dashboard.views.queue_listing`: the capped count plus one
 :meth:`QueueRepository.page`), with the dashboard's session settings, under a statement time limit (``--limit-seconds``, default 3):
 
-* the first page, the next page (cursor) and the last page, for every sortable column, both orders
-  (when the first page times out, the other two of that sort are not tried);
+* the first page, the next page (the first page's Next link, timed alone) and the last page, for
+  every sortable column, both orders (when the first page times out, the other two are not tried);
 * the same for a handful of filters (one status, a rare status, a type, type + action, all three);
 * the dashboard page (:func:`ragsync.dashboard.views.overview`) and the log page.
 
@@ -163,15 +163,16 @@ def page_cases(db: Database) -> list[Case]:
                 def first(query: views.QueueQuery = query) -> views.QueueListing:
                     return views.queue_listing(db, query)
 
-                def second(query: views.QueueQuery = query) -> None:
+                def second(query: views.QueueQuery = query) -> Callable[[], Any]:
+                    """Load the first page (untimed), return the load of the page its Next link opens."""
                     listing = views.queue_listing(db, query)
-                    if listing.next is not None:
-                        views.queue_listing(db, views.QueueQuery.parse(**listing.next))
+                    following = views.QueueQuery.parse(**(listing.next or query.params()))
+                    return lambda: views.queue_listing(db, following)
 
                 def last(query: views.QueueQuery = query) -> views.QueueListing:
                     return views.queue_listing(db, views.QueueQuery.parse(**query.params(last=1)))
 
-                cases.append((label, sort, order, [("first", first), ("first+next", second), ("last", last)]))
+                cases.append((label, sort, order, [("first", first), ("next", second), ("last", last)]))
     return cases
 
 
@@ -208,6 +209,11 @@ def main() -> int:
         results: list[tuple[str, str, str, str, float, str]] = []
         for label, sort, order, pages in page_cases(db):
             for kind, call in pages:
+                if kind == "next":
+                    try:
+                        call = call()  # the first page, untimed: the user is on it when clicking Next
+                    except MySQLdb.OperationalError:
+                        break
                 seconds, outcome = timed(call)
                 mark = "TIMEOUT" if outcome != "ok" else ("SLOW" if seconds > SLOW_SECONDS else "")
                 print(f"{seconds * 1000:8.0f} ms  {label:<44} {sort:<17} {order:<4} {kind:<10} {mark}".rstrip(),

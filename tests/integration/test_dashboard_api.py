@@ -28,6 +28,7 @@ from ragsync.dashboard.database import (
 from ragsync.db import Database, DbParams
 from ragsync.demo.airflow_env import mysql_connection
 from ragsync.receiver import ReferenceReceiver
+from ragsync.state import queue as queue_module
 from ragsync.state.audit import AuditEntry, AuditLog
 from ragsync.state.clock import SystemClock
 from ragsync.state.ledger import Ledger
@@ -158,6 +159,21 @@ def test_every_sort_pages_forwards_and_backwards_through_every_row(seeded_once: 
     for descending in (True, False):
         query = views.QueueQuery.parse(sort=sort, order="desc" if descending else "asc", per_page=20)
         expected = sql_order(seeded_once, sort, descending)
+        assert walk(seeded_once, query) == expected, (sort, descending)
+        assert walk(seeded_once, query, "previous") == expected, (sort, descending)
+
+
+@pytest.mark.parametrize("selective", [True, False], ids=["few-matches", "many-matches"])
+@pytest.mark.parametrize("sort", sorted(SORTABLE))
+def test_every_sort_pages_a_filter_through_every_match_with_either_plan(
+        seeded_once: Database, sort: str, selective: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # few matches: read through the filter's index and sorted; many: a scan (or the sort's index)
+    monkeypatch.setattr(queue_module, "SELECTIVE_FILTER_ROWS", 10**9 if selective else 0)
+    for descending in (True, False):
+        query = views.QueueQuery.parse(entity_type="product", sort=sort, order="desc" if descending else "asc",
+                                       per_page=20)
+        expected = sql_order(seeded_once, sort, descending, "WHERE entity_type = %s", ("product",))
+        assert len(expected) > 40
         assert walk(seeded_once, query) == expected, (sort, descending)
         assert walk(seeded_once, query, "previous") == expected, (sort, descending)
 

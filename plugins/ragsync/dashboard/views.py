@@ -425,14 +425,24 @@ def queue_listing(db: Database, query: QueueQuery, clock: Clock | None = None) -
     repo = QueueRepository(db, clock)
     size = query.per_page
     total, capped = count_matching(db, query)
-    common: dict[str, Any] = {**query.filters(), "sort": query.sort, "limit": size + 1, "with_total": False}
+    common: dict[str, Any] = {**query.filters(), "sort": query.sort, "limit": size + 1, "with_total": False,
+                              "matching": total}
     if not query.keyset:
         start = query.offset or 0
         if query.last and not capped:
             start = max(0, (total - 1) // size * size)
-        page = repo.page(descending=query.descending, offset=start, **common)
-        rows = page.rows[:size]
-        has_next = len(page.rows) > size
+        if not capped and start > 0 and start >= total - start:
+            # Nearer the end: read the reversed order from its start (NULLs, first in ascending
+            # order, are last in descending order, so it is exactly the reverse) and flip the rows.
+            count = max(0, min(size, total - start))
+            page = repo.page(descending=not query.descending, offset=max(0, total - start - count),
+                             **{**common, "limit": count or 1})
+            rows = list(reversed(page.rows[:count]))
+            has_next = start + count < total
+        else:
+            page = repo.page(descending=query.descending, offset=start, **common)
+            rows = page.rows[:size]
+            has_next = len(page.rows) > size
         return QueueListing(
             query=query, rows=rows, total=total, total_capped=capped, offset=start,
             first=query.params() if start > 0 else None,

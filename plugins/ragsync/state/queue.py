@@ -74,6 +74,13 @@ LIST_COLUMNS = (
 # Sortable columns; the ones that can be NULL are paged by offset only (keyset needs a total order).
 SORTABLE = frozenset(LIST_COLUMNS) - {"last_error"}
 _NULLABLE = frozenset({"lease_expires_at", "last_http_status", "batch_id", "sent_at"})
+# Sorts an index serves in (column, id) order (migrations 001-003). The others change on every
+# claim or settle, where an index would cost delivery; they are sorted from a scan.
+_INDEXED_SORTS = frozenset({"id", "entity_type", "entity_id", "store_id", "action", "content_hash", "document_bytes",
+                            "source", "created_at", "updated_at", "sent_at"})
+# A filter matching at most this many rows is read through its index and sorted; above it a scan
+# of the (narrow) queue rows is cheaper than that many row lookups.
+SELECTIVE_FILTER_ROWS = 20_000
 
 
 def in_transaction(db: Database, work: Callable[[], T], attempts: int = 5,
@@ -896,11 +903,14 @@ class QueueRepository:
         offset: int = 0,
         after: tuple[Any, int] | None = None,
         with_total: bool = True,
+        matching: int | None = None,
     ) -> QueuePage:
         """Return one page of rows (without documents), filtered, sorted by any column.
 
         Pass the previous page's ``next_after`` as ``after`` for keyset pagination (constant time
         at any depth, for columns that are never NULL); ``offset`` works for every column.
+        ``matching`` (how many rows the filters match, when the caller counted them) picks the
+        plan: see :func:`_page_plan`.
         """
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {', '.join(sorted(SORTABLE))}; got {sort!r}")
@@ -931,8 +941,9 @@ class QueueRepository:
         if not keyset and offset:
             tail += " OFFSET %s"
             params.append(int(offset))
+        hint = _page_plan(sort, bool(filter_params), matching)
         rows = self.db.query_dicts(
-            f"SELECT {', '.join(LIST_COLUMNS)} FROM rag_sync_queue{clause} ORDER BY {order}{tail}", params)
+            f"SELECT {', '.join(LIST_COLUMNS)} FROM rag_sync_queue{hint}{clause} ORDER BY {order}{tail}", params)
         total = None
         if with_total:
             total = int(self.db.scalar(f"SELECT COUNT(*) FROM rag_sync_queue{filter_sql}", filter_params) or 0)
@@ -940,6 +951,31 @@ class QueueRepository:
         if len(rows) == limit and sort not in _NULLABLE:
             next_after = (rows[-1][sort], int(rows[-1]["id"]))
         return QueuePage(rows, total, limit, 0 if keyset else int(offset), next_after)
+
+
+def _page_plan(sort: str, filtered: bool, matching: int | None) -> str:
+    """Return the index hint for one page of the grid, so that no page costs more than a scan.
+
+    Left alone, the optimizer walks the sort column's index and checks the filters row by row,
+    or reads the filter's index and looks every match up: fast when matches are dense in that
+    order or few, seconds on a million rows when they are neither (a rare status sorted by a
+    column whose NULLs come last; 100,000 lookups for a common type). So:
+
+    * without filters, an indexed sort walks its index (it stops after one page) and another
+      sort scans and sorts, as the optimizer does anyway;
+    * a filter with few matches (``matching`` at most ``SELECTIVE_FILTER_ROWS``) finds them
+      through its index and sorts them, never walking a sort index;
+    * otherwise an indexed non-NULL sort still walks its index (matches are dense in it), and
+      every other sort scans the table once: bounded by the size of the queue, not by how the
+      filter and the order happen to correlate.
+    """
+    if not filtered:
+        return ""
+    if matching is not None and matching <= SELECTIVE_FILTER_ROWS:
+        return " USE INDEX FOR ORDER BY ()"
+    if sort in _INDEXED_SORTS and sort not in _NULLABLE:
+        return ""
+    return " FORCE INDEX (PRIMARY)"
 
 
 def _one_type(rows: Sequence[QueueRow]) -> str | None:
