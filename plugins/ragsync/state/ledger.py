@@ -165,7 +165,7 @@ class Ledger:
 
     def live_count(self, entity_type: str | None = None, store_ids: Sequence[int] | None = None) -> int:
         """Return how many documents the backend holds (delivered and not deleted), optionally per type/stores."""
-        where = ["is_tombstone = 0", "delivered_hash IS NOT NULL"]
+        where = ["is_live = 1"]
         params: list[Any] = []
         if entity_type is not None:
             where.append("entity_type = %s")
@@ -180,8 +180,7 @@ class Ledger:
     def live_counts(self) -> dict[str, int]:
         """Return live documents per entity type."""
         rows = self.db.query(
-            "SELECT entity_type, COUNT(*) FROM rag_sync_ledger WHERE is_tombstone = 0 AND delivered_hash IS NOT NULL"
-            " GROUP BY entity_type")
+            "SELECT entity_type, COUNT(*) FROM rag_sync_ledger WHERE is_live = 1 GROUP BY entity_type")
         return {r[0]: int(r[1]) for r in rows}
 
     def keys(self, entity_type: str, store_ids: Sequence[int] | None = None, live_only: bool = True,
@@ -194,7 +193,7 @@ class Ledger:
         stores = list(store_ids) if store_ids is not None else None
         if stores == []:
             return
-        live_clause = " AND is_tombstone = 0 AND delivered_hash IS NOT NULL" if live_only else ""
+        live_clause = " AND is_live = 1" if live_only else ""
         store_clause = (" AND store_id IN (" + ", ".join(["%s"] * len(stores)) + ")") if stores is not None else ""
         last_id, last_store = "", -1
         while True:

@@ -58,6 +58,11 @@ def test_live_counts_and_keys(ragsync_db: Database) -> None:
     assert list(ledger.keys("product", [1], page_size=2)) == [("product", str(i), 1) for i in (1, 2, 4, 5, 6, 7)]
     assert len(list(ledger.keys("product", live_only=False))) == 15
     assert list(ledger.keys("product", [])) == []
+    # a deleted document saved again is live again; a failed attempt leaves a live one live
+    ledger.record_sent([row(3)])
+    ledger.record_failed([row(5)], "failed")
+    assert ledger.live_count("product", [1]) == 7
+    assert ledger.live_counts() == {"product": 13, "category": 1}
 
 
 def test_lookup_of_many_keys_in_mixed_groups(ragsync_db: Database) -> None:
