@@ -81,6 +81,11 @@ def select_by_keys(db: Database, columns: str, table: str, keys: Iterable[Key], 
     return rows
 
 
+# The counts read this index alone; left to itself, the optimizer may prefer the primary key for
+# its GROUP BY order and read every ledger row (measured: 0.65 s instead of 0.17 s at 700,000).
+_LIVE_INDEX = "FORCE INDEX (RAG_SYNC_LEDGER_LIVE)"
+
+
 class Ledger:
     """Read and write the delivery ledger."""
 
@@ -175,12 +180,13 @@ class Ledger:
                 return 0
             where.append("store_id IN (" + ", ".join(["%s"] * len(store_ids)) + ")")
             params.extend(store_ids)
-        return int(self.db.scalar("SELECT COUNT(*) FROM rag_sync_ledger WHERE " + " AND ".join(where), params) or 0)
+        return int(self.db.scalar(f"SELECT COUNT(*) FROM rag_sync_ledger {_LIVE_INDEX} WHERE " + " AND ".join(where),
+                                  params) or 0)
 
     def live_counts(self) -> dict[str, int]:
         """Return live documents per entity type."""
         rows = self.db.query(
-            "SELECT entity_type, COUNT(*) FROM rag_sync_ledger WHERE is_live = 1 GROUP BY entity_type")
+            f"SELECT entity_type, COUNT(*) FROM rag_sync_ledger {_LIVE_INDEX} WHERE is_live = 1 GROUP BY entity_type")
         return {r[0]: int(r[1]) for r in rows}
 
     def keys(self, entity_type: str, store_ids: Sequence[int] | None = None, live_only: bool = True,
