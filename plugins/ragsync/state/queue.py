@@ -81,6 +81,8 @@ _INDEXED_SORTS = frozenset({"id", "entity_type", "entity_id", "store_id", "actio
 # A filter matching at most this many rows is read through its index and sorted; above it a scan
 # of the (narrow) queue rows is cheaper than that many row lookups.
 SELECTIVE_FILTER_ROWS = 20_000
+NO_DOCUMENT_ERROR = ("no document stored for this queue row (rag_sync_queue_document); "
+                     "queue the entity again to send it")
 
 
 def in_transaction(db: Database, work: Callable[[], T], attempts: int = 5,
@@ -484,6 +486,16 @@ class QueueRepository:
         for row in taken:
             self._cursor[(row[10], shard)] = (row[8], int(row[0]))
         ids = [int(r[0]) for r in taken]
+        # the rows are locked: their documents cannot change under this read
+        documents = dict(self.db.query(
+            f"SELECT queue_id, document FROM rag_sync_queue_document WHERE queue_id IN ({_ids_sql(len(ids))})", ids))
+        missing = [i for i in ids if not documents.get(i)]
+        if missing:
+            self._bury_without_document(missing, now)
+            taken = [r for r in taken if documents.get(int(r[0]))]
+            ids = [int(r[0]) for r in taken]
+            if not ids:
+                return True, []  # look again: the buried rows are no longer candidates
         # updated_at is left alone here (it records enqueue and settle): the claim is already
         # timestamped by lease_expires_at, and not touching it spares an index update per row.
         self.db.execute(
@@ -491,11 +503,23 @@ class QueueRepository:
             f" WHERE id IN ({_ids_sql(len(ids))})",
             [token, now + timedelta(seconds=lease_seconds), *ids],
         )
-        # the rows are locked: their documents cannot change under this read
-        documents = dict(self.db.query(
-            f"SELECT queue_id, document FROM rag_sync_queue_document WHERE queue_id IN ({_ids_sql(len(ids))})", ids))
-        return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], documents.get(r[0]) or "", int(r[6]),
+        return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], documents[int(r[0])], int(r[6]),
                                int(r[7]), r[8], r[9], token) for r in taken]
+
+    def _bury_without_document(self, ids: list[int], now: datetime) -> None:
+        """Mark rows that have no stored document ``dead`` (inside the claim), saying what to do.
+
+        Only a row written by hand or a damaged table has none; sending it would put an empty item
+        into a batch. The row stays visible (dashboard, CLI) and the entity can be queued again.
+        """
+        self.db.execute(
+            "UPDATE rag_sync_queue SET status = 'dead', last_error = %s, updated_at = %s, lease_token = NULL,"
+            f" lease_expires_at = NULL WHERE id IN ({_ids_sql(len(ids))})",
+            [NO_DOCUMENT_ERROR, now, *ids],
+        )
+        log.error("queue rows %s have no document in rag_sync_queue_document and were marked dead; "
+                  "queue their entities again (e.g. a manual run of the sync DAG with their ids)",
+                  ", ".join(map(str, ids)))
 
     # ------------------------------------------------------------------ settle
 

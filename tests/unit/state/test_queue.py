@@ -212,6 +212,25 @@ def test_claim_ignores_rows_not_yet_due_and_takes_failed_ones_when_due(queue: Qu
     assert [r.entity_id for r in queue.claim_due(10, 60).rows] == ["1"]
 
 
+def test_a_row_without_a_stored_document_goes_dead_with_the_reason_and_the_rest_is_claimed(
+        queue: QueueRepository, ragsync_db: Database) -> None:
+    queue.enqueue([doc(i) for i in range(3)])
+    lost = int(ragsync_db.scalar("SELECT id FROM rag_sync_queue WHERE entity_id = '1'"))
+    ragsync_db.execute("DELETE FROM rag_sync_queue_document WHERE queue_id = %s", (lost,))
+    claim = queue.claim_due(10, 60)
+    assert [r.entity_id for r in claim.rows] == ["0", "2"]
+    assert all(r.document.startswith("{") for r in claim.rows)
+    row = queue.get(lost)
+    assert row is not None and row["status"] == "dead" and row["lease_token"] is None
+    assert "no document stored" in row["last_error"] and "queue the entity again" in row["last_error"]
+    # a claim that only finds such rows buries them and looks again instead of stopping early
+    queue.enqueue([doc(7)])
+    only = int(ragsync_db.scalar("SELECT id FROM rag_sync_queue WHERE entity_id = '7'"))
+    ragsync_db.execute("DELETE FROM rag_sync_queue_document WHERE queue_id = %s", (only,))
+    queue.enqueue([doc(8)])
+    assert [r.entity_id for r in queue.claim_due(1, 60).rows] == ["8"]
+
+
 def test_shards_partition_the_rows(queue: QueueRepository) -> None:
     queue.enqueue([doc(i) for i in range(40)])
     claimed = [queue.claim_due(100, 60, shard=s, shards=3) for s in range(3)]
