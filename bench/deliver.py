@@ -71,6 +71,9 @@ def make_documents(count: int, seed: int = 7) -> list[Document]:
 def serve_receiver(conn: multiprocessing.connection.Connection, db_path: str) -> None:
     """Run a reference receiver in this (child) process; answer "summary" and "stop" over ``conn``."""
     logging.basicConfig(level=logging.WARNING)
+    # Importing ragsync may configure Airflow's logging first (basicConfig is then a no-op): quiet
+    # the receiver by name, so that its per-request lines neither cost time nor follow the JSON line.
+    logging.getLogger("ragsync").setLevel(logging.WARNING)
     receiver = ReferenceReceiver(SECRET, TENANT, db_path=db_path).start()
     conn.send(receiver.url)
     try:
