@@ -63,7 +63,8 @@ def test_uninstall_drops_every_ragsync_table(ragsync_db: Database) -> None:
 
 
 def test_documents_move_out_of_the_queue_rows_with_their_rows(db_factory) -> None:
-    """Migration 004 on a queue written by version 3: every document follows its row; deletes cascade."""
+    """Migrations 004 and 005 on tables written by version 3: documents follow their rows, deletes cascade,
+    and the ledger's live flag matches what was delivered."""
     db = db_factory("mig4")
     db.execute("CREATE TABLE rag_sync_schema_version (version int unsigned NOT NULL, name varchar(128) NOT NULL,"
                " applied_at datetime(6) NOT NULL, PRIMARY KEY (version))")
@@ -79,8 +80,16 @@ def test_documents_move_out_of_the_queue_rows_with_their_rows(db_factory) -> Non
             " next_attempt_at, created_at, updated_at) VALUES ('product', %s, 1, 'save', 'pending', %s, %s, %s, %s, %s)",
             (entity_id, document, "0" * 64, now, now, now))
     ids = {r[1]: int(r[0]) for r in db.query("SELECT id, entity_id FROM rag_sync_queue")}
+    # a ledger as version 3 left it: live, deleted (tombstone) and never delivered (failed only)
+    db.execute(
+        "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at, is_tombstone,"
+        " failed_hash, failed_status) VALUES ('product', '1', 1, %s, %s, 0, NULL, NULL),"
+        " ('product', '2', 1, %s, %s, 1, NULL, NULL), ('product', '3', 1, NULL, NULL, 0, %s, 'dead'),"
+        " ('category', '4', 1, %s, %s, 0, %s, 'failed')",
+        ("a" * 64, now, "b" * 64, now, "c" * 64, "d" * 64, now, "e" * 64))
 
-    assert [m.version for m in upgrade(db)][0] == 4
+    assert [m.version for m in upgrade(db)][:2] == [4, 5]
+    assert dict(db.query("SELECT entity_id, is_live FROM rag_sync_ledger")) == {"1": 1, "2": 0, "3": 0, "4": 1}
     columns = {r[0] for r in db.query("SHOW COLUMNS FROM rag_sync_queue")}
     assert "document" not in columns
     moved = dict(db.query("SELECT queue_id, document FROM rag_sync_queue_document"))
