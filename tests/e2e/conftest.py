@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
+from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT, running_receiver
 from ragsync.db import Database
 from ragsync.demo.airflow_env import connection_environment
 from ragsync.receiver import ReferenceReceiver
@@ -146,14 +146,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def dashboard_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceReceiver]:
     """Yield a reference receiver that lives as long as the API server (the webhook connection points at it)."""
-    server = ReferenceReceiver(RECEIVER_SECRET, RECEIVER_TENANT,
-                               db_path=tmp_path_factory.mktemp("receiver") / "receiver.sqlite",
-                               host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_receiver(tmp_path_factory.mktemp("receiver"))
 
 
 @pytest.fixture(scope="package")

@@ -109,6 +109,11 @@ def test_bad_filters_are_refused_with_the_allowed_values(airflow_server: Airflow
     assert response.status_code == 400
     response = admin.get(f"{airflow_server.url}/ragsync/api/queue?sort=id&after=%%%", timeout=30)
     assert response.status_code == 400
+    # the page validates the same query string the same way, and says so in HTML
+    response = admin.get(f"{airflow_server.url}/ragsync/queue?sort=document", timeout=30,
+                         headers={"Accept": "text/html"})
+    assert response.status_code == 400 and "text/html" in response.headers["content-type"]
+    assert "sort must be one of" in response.text
     response = admin.get(f"{airflow_server.url}/ragsync/queue/999999999", timeout=30,
                          headers={"Accept": "text/html"})
     assert response.status_code == 404 and "does not exist" in response.text

@@ -6,18 +6,15 @@ from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragsync.dashboard import actions, views
 from ragsync.dashboard.access import EditAccess, JsonBody, ReadAccess, TriggerAccess
-from ragsync.dashboard.database import read_database, write_database
-from ragsync.db import Database
+from ragsync.dashboard.deps import QueueQueryDep, ReadDb, WriteDb
 
 MAX_SELECTED = 1000
 
-ReadDb = Annotated[Database, Depends(read_database)]
-WriteDb = Annotated[Database, Depends(write_database)]
 
 router = APIRouter(prefix="/api")
 
@@ -64,22 +61,8 @@ def get_overview(db: ReadDb) -> dict[str, Any]:
 
 
 @router.get("/queue", dependencies=[ReadAccess])
-def get_queue(
-    db: ReadDb,
-    status_filter: Annotated[str | None, Query(alias="status")] = None,
-    entity_type: str | None = None,
-    action: str | None = None,
-    sort: str | None = None,
-    order: str | None = None,
-    per_page: int | None = None,
-    after: str | None = None,
-    before: str | None = None,
-    last: bool = False,
-    offset: int | None = None,
-) -> dict[str, Any]:
+def get_queue(db: ReadDb, query: QueueQueryDep) -> dict[str, Any]:
     """Return one page of the queue (without documents) and the query strings of the neighbouring pages."""
-    query = views.QueueQuery.parse(status_filter, entity_type, action, sort, order, per_page, after, before, last,
-                                   offset)
     listing = views.queue_listing(db, query)
     return {
         "rows": views.jsonable(listing.rows), "total": listing.total, "total_capped": listing.total_capped,

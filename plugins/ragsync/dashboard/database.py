@@ -86,19 +86,19 @@ def describe_mysql_error(exc: MySQLdb.Error) -> str:
     return f"the pipeline's database refused the request (MySQL error {code}: {text})"
 
 
-def read_database() -> Iterator[Database]:
-    """Yield the pipeline's database for a page or a read API call, closed afterwards."""
-    db = open_database(READ_STATEMENT_SECONDS)
+def _request_database(seconds: int) -> Iterator[Database]:
+    db = open_database(seconds)
     try:
         yield db
     finally:
         db.close()
+
+
+def read_database() -> Iterator[Database]:
+    """Yield the pipeline's database for a page or a read API call, closed afterwards."""
+    yield from _request_database(READ_STATEMENT_SECONDS)
 
 
 def write_database() -> Iterator[Database]:
     """Yield the pipeline's database for an action, with a longer statement time limit, closed afterwards."""
-    db = open_database(WRITE_STATEMENT_SECONDS)
-    try:
-        yield db
-    finally:
-        db.close()
+    yield from _request_database(WRITE_STATEMENT_SECONDS)

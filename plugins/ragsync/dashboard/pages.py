@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import MySQLdb
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ragsync.dashboard import actions, views
 from ragsync.dashboard.access import ADMIN_DAG_ID, PROCESS_DAG_ID, READ_DAG_ID, PermissionsDep, ReadAccess
-from ragsync.dashboard.database import TIMEOUT_ERRORS, describe_mysql_error, read_database
-from ragsync.db import Database
+from ragsync.dashboard.database import TIMEOUT_ERRORS, describe_mysql_error
+from ragsync.dashboard.deps import QueueQueryDep, ReadDb
 from ragsync.documents.model import ACTIONS, ENTITY_TYPES
 from ragsync.state.clock import SystemClock
 from ragsync.state.queue import STATUSES
@@ -69,7 +69,6 @@ def summarize_counts(counts: dict[str, Any]) -> str:
 
 
 TEMPLATES.env.filters.update(dt=format_time, ago=format_ago, age=format_age, summary=summarize_counts)
-ReadDb = Annotated[Database, Depends(read_database)]
 
 # The grid's columns in display order: (column, heading).
 QUEUE_COLUMNS = (
@@ -112,24 +111,8 @@ def dashboard_page(request: Request, perms: PermissionsDep, db: ReadDb) -> HTMLR
 
 
 @router.get("/queue", name="queue_page")
-def queue_page(
-    request: Request,
-    perms: PermissionsDep,
-    db: ReadDb,
-    status_filter: Annotated[str | None, Query(alias="status")] = None,
-    entity_type: str | None = None,
-    action: str | None = None,
-    sort: str | None = None,
-    order: str | None = None,
-    per_page: int | None = None,
-    after: str | None = None,
-    before: str | None = None,
-    last: bool = False,
-    offset: int | None = None,
-) -> HTMLResponse:
+def queue_page(request: Request, perms: PermissionsDep, db: ReadDb, query: QueueQueryDep) -> HTMLResponse:
     """Show one page of the queue, filtered and sorted, with mass Retry and Delete."""
-    query = views.QueueQuery.parse(status_filter, entity_type, action, sort, order, per_page, after, before, last,
-                                   offset)
     problem = None
     try:
         listing = views.queue_listing(db, query)
