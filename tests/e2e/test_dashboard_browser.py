@@ -66,6 +66,14 @@ def open_in_airflow_ui(driver: Any, server: AirflowServer, url_route: str) -> No
     wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-page]")))
 
 
+def open_filtered(driver: Any, url: str, select_id: str, param: str, value: str) -> None:
+    """Open a page on its own, choose ``value`` in one of its filters, and wait for the filtered page."""
+    driver.switch_to.default_content()
+    driver.get(url)
+    Select(wait(driver, EC.presence_of_element_located((By.ID, select_id)))).select_by_value(value)
+    wait(driver, lambda d: f"{param}={value}" in d.current_url)
+
+
 def accept_confirm(driver: Any) -> None:
     """Confirm the action in the page's confirmation panel."""
     wait(driver, EC.element_to_be_clickable((By.ID, "confirm-ok")), 10).click()
@@ -168,10 +176,7 @@ def test_screenshot_of_the_dashboard(admin_browser: Any, airflow_server: Airflow
 
 def test_queue_filters_and_sorting(admin_browser: Any, airflow_server: AirflowServer) -> None:
     driver = admin_browser
-    driver.switch_to.default_content()
-    driver.get(airflow_server.url + "/ragsync/queue")
-    Select(wait(driver, EC.presence_of_element_located((By.ID, "filter-status")))).select_by_value("failed")
-    wait(driver, lambda d: "status=failed" in d.current_url)
+    open_filtered(driver, airflow_server.url + "/ragsync/queue", "filter-status", "status", "failed")
     failed = airflow_server.db.query("SELECT id FROM rag_sync_queue WHERE status = 'failed' ORDER BY id DESC")
     rows = driver.find_elements(By.CSS_SELECTOR, "#queue-table tbody tr[data-id]")
     assert [int(r.get_attribute("data-id")) for r in rows] == [int(r[0]) for r in failed]
@@ -294,10 +299,7 @@ def test_process_queue_creates_a_dag_run_and_delivers_nothing_itself(admin_brows
 
 def test_log_page_shows_the_actions_with_the_users_name(admin_browser: Any, airflow_server: AirflowServer) -> None:
     driver = admin_browser
-    driver.switch_to.default_content()
-    driver.get(airflow_server.url + "/ragsync/log")
-    Select(wait(driver, EC.presence_of_element_located((By.ID, "filter-event")))).select_by_value("manual_retry")
-    wait(driver, lambda d: "event=manual_retry" in d.current_url)
+    open_filtered(driver, airflow_server.url + "/ragsync/log", "filter-event", "event", "manual_retry")
     rows = driver.find_elements(By.CSS_SELECTOR, "#log-table tbody tr[data-event]")
     assert rows and {r.get_attribute("data-event") for r in rows} == {"manual_retry"}
     assert rows[0].find_element(By.CSS_SELECTOR, ".username").text == "admin"
