@@ -117,6 +117,30 @@ def test_receiver_down_for_thirty_minutes_opens_the_breaker_without_spending_att
     assert events.count("breaker_closed") == 1
 
 
+def test_a_failure_holds_back_the_batch_queued_behind_it(ragsync_db: Database, receiver: ReferenceReceiver) -> None:
+    # The sender has the next batch in line while one is in flight; when that one fails and opens
+    # the breaker, the next one must not go out at all.
+    clock = ManualClock(START)
+    settings = Settings(queue=QueueSettings(batch_size=10), breaker=BreakerSettings(failure_threshold=1))
+    QueueRepository(ragsync_db, clock).enqueue([doc(i) for i in range(30)])
+    receiver.fail_next(1, status=503)
+    result = deliver(ragsync_db, hook_for(receiver), settings, clock)
+    assert (result.batches, result.failed, result.released, result.sent) == (1, 10, 20, 0)
+    assert result.stopped_reason == "breaker_open"
+    assert receiver.request_count == 1
+    rows = queue_rows(ragsync_db)
+    assert sorted(r["status"] for r in rows) == ["failed"] * 10 + ["pending"] * 20
+    assert all(r["attempts"] == 0 for r in rows if r["status"] == "pending")
+
+    # with the breaker's threshold not reached, the held-back batch goes out once the failure is settled
+    ragsync_db.execute("DELETE FROM rag_sync_circuit_breaker")
+    clock.advance(minutes=10)
+    receiver.fail_next(1, status=503)
+    result = deliver(ragsync_db, hook_for(receiver), Settings(queue=QueueSettings(batch_size=10)), clock)
+    assert (result.batches, result.failed, result.sent) == (3, 10, 20)
+    assert [d["status"] for d in receiver.deliveries()] == [503, 503, 200, 200]
+
+
 def test_one_poison_item_among_fifty_goes_dead_with_the_response_text(
         ragsync_db: Database, receiver: ReferenceReceiver) -> None:
     clock = ManualClock(START)
