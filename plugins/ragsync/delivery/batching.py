@@ -35,15 +35,18 @@ def new_batch_id(now: datetime) -> str:
     return f"mag-{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
 
 
-def build_body(items_json: Sequence[str], batch_id: str, now: datetime) -> bytes:
-    """Return the body to sign and send: the item itself for one item, else the batch form."""
+def build_body(items_json: Sequence[str] | Sequence[bytes], batch_id: str, now: datetime) -> bytes:
+    """Return the body to sign and send: the item itself for one item, else the batch form.
+
+    Items are the stored item JSON, as text or as its UTF-8 bytes (what a claim reads).
+    """
     if not items_json:
         raise ValueError("a webhook body needs at least one item")
-    if len(items_json) == 1:
-        return items_json[0].encode("utf-8")
+    items = [item.encode("utf-8") if isinstance(item, str) else item for item in items_json]
+    if len(items) == 1:
+        return items[0]
     head = f'{{"type":"batch","batch_id":{json.dumps(batch_id)},"timestamp":{json.dumps(iso_utc(now))},"items":['
-
-    return (head + ",".join(items_json) + "]}").encode("utf-8")
+    return head.encode("ascii") + b",".join(items) + b"]}"
 
 
 def split_by_limits(rows: Sequence[R], batch_size: int, max_batch_bytes: int) -> list[list[R]]:

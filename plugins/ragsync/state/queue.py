@@ -62,8 +62,7 @@ CURSOR_REFRESH_SECONDS = 5.0  # rescan claimable rows from the start at least th
 
 # Columns a claimed row carries (its document is read from rag_sync_queue_document after the lock).
 _CLAIM_COLUMNS = (
-    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document_bytes,"
-    " q.attempts, q.next_attempt_at, q.source, q.status"
+    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document_bytes, q.attempts, q.source"
 )
 # Columns of the dashboard's list (no document: it can be megabytes).
 LIST_COLUMNS = (
@@ -124,10 +123,10 @@ class QueueRow:
     store_id: int
     action: str
     content_hash: str
-    document: str
+    document: bytes
+    """The stored item JSON as UTF-8 bytes, exactly as it goes into a body."""
     document_bytes: int
     attempts: int
-    next_attempt_at: datetime
     source: str
     lease_token: str
 
@@ -239,7 +238,7 @@ class QueueRepository:
         self.rng = rng or random.Random()
         self.ledger = Ledger(db, self.clock)
         self.audit = AuditLog(db, self.clock)
-        self._cursor: dict[tuple[str, int | None], tuple[datetime, int]] = {}
+        self._cursor: dict[tuple[str, int | None], tuple[str, int]] = {}
         self._cursor_since = time.monotonic()
 
     # ------------------------------------------------------------------ enqueue
@@ -398,11 +397,12 @@ class QueueRepository:
         return Claim([], token, now + timedelta(seconds=lease_seconds), now)
 
     def _candidates(self, status: str, now: datetime, shard_clause: str, shard: int | None, shards: int | None,
-                    wanted: int, cursor: tuple[datetime, int] | None) -> list[tuple[Any, ...]]:
+                    wanted: int, cursor: tuple[str, int] | None) -> list[tuple[Any, ...]]:
         """Return ``(id, next_attempt_at)`` of due rows of one status, in claim order, after ``cursor``.
 
         Both columns are in the claim index (InnoDB appends the primary key), so the read does
-        not touch the table rows.
+        not touch the table rows. The time comes back as its fixed-width text (``datetime(6)``),
+        which sorts like the time and serves as a cursor value, without a conversion per row.
         """
         params: list[Any] = [status, now]
         after = ""
@@ -413,7 +413,7 @@ class QueueRepository:
             params += [shards, shard]
         params.append(wanted)
         return list(self.db.query(
-            "SELECT q.id, q.next_attempt_at FROM rag_sync_queue q"
+            "SELECT q.id, CAST(q.next_attempt_at AS CHAR) FROM rag_sync_queue q"
             " FORCE INDEX (RAG_SYNC_QUEUE_CLAIM) WHERE q.status = %s AND q.next_attempt_at <= %s" + after
             + shard_clause + " ORDER BY q.next_attempt_at, q.id LIMIT %s",
             params,
@@ -453,16 +453,17 @@ class QueueRepository:
         if time.monotonic() - self._cursor_since > CURSOR_REFRESH_SECONDS:
             self._cursor.clear()
             self._cursor_since = time.monotonic()
-        found: list[tuple[Any, ...]] = []
+        found: list[tuple[str, int, str]] = []  # (next_attempt_at text, id, status)
         for status in OPEN_STATUSES:
             cursor = self._cursor.get((status, shard))
             rows = self._candidates(status, now, shard_clause, shard, shards, wanted, cursor)
             if cursor is not None and len(rows) < wanted:
                 rows = self._candidates(status, now, shard_clause, shard, shards, wanted, None)
-            found += rows
+            found += [(due, int(queue_id), status) for queue_id, due in rows]
         if not found:
             return False, []
-        candidates = [int(r[0]) for r in sorted(found, key=lambda r: (r[1], r[0]))]
+        found.sort()
+        candidates = [queue_id for _due, queue_id, _status in found]
         chosen: dict[int, tuple[Any, ...]] = {}
         locked_any = False
         position = 0
@@ -482,13 +483,18 @@ class QueueRepository:
                     chosen[int(row[0])] = row
         if not chosen:
             return not locked_any, []
-        taken = sorted(chosen.values(), key=lambda r: (r[8], r[0]))
-        for row in taken:
-            self._cursor[(row[10], shard)] = (row[8], int(row[0]))
+        taken = []
+        for due, queue_id, status in found:  # in claim order
+            picked = chosen.get(queue_id)
+            if picked is not None:
+                taken.append(picked)
+                self._cursor[(status, shard)] = (due, queue_id)
         ids = [int(r[0]) for r in taken]
-        # the rows are locked: their documents cannot change under this read
+        # The rows are locked: their documents cannot change under this read. They come back as
+        # bytes (the UTF-8 that goes into the body), neither decoded here nor encoded again.
         documents = dict(self.db.query(
-            f"SELECT queue_id, document FROM rag_sync_queue_document WHERE queue_id IN ({_ids_sql(len(ids))})", ids))
+            "SELECT queue_id, CAST(document AS BINARY) FROM rag_sync_queue_document"
+            f" WHERE queue_id IN ({_ids_sql(len(ids))})", ids))
         missing = [i for i in ids if not documents.get(i)]
         if missing:
             self._bury_without_document(missing, now)
@@ -504,7 +510,7 @@ class QueueRepository:
             [token, now + timedelta(seconds=lease_seconds), *ids],
         )
         return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], documents[int(r[0])], int(r[6]),
-                               int(r[7]), r[8], r[9], token) for r in taken]
+                               int(r[7]), r[8], token) for r in taken]
 
     def _bury_without_document(self, ids: list[int], now: datetime) -> None:
         """Mark rows that have no stored document ``dead`` (inside the claim), saying what to do.

@@ -219,7 +219,7 @@ def test_a_row_without_a_stored_document_goes_dead_with_the_reason_and_the_rest_
     ragsync_db.execute("DELETE FROM rag_sync_queue_document WHERE queue_id = %s", (lost,))
     claim = queue.claim_due(10, 60)
     assert [r.entity_id for r in claim.rows] == ["0", "2"]
-    assert all(r.document.startswith("{") for r in claim.rows)
+    assert all(r.document.startswith(b"{") for r in claim.rows)
     row = queue.get(lost)
     assert row is not None and row["status"] == "dead" and row["lease_token"] is None
     assert "no document stored" in row["last_error"] and "queue the entity again" in row["last_error"]
