@@ -141,6 +141,30 @@ def test_a_failure_holds_back_the_batch_queued_behind_it(ragsync_db: Database, r
     assert [d["status"] for d in receiver.deliveries()] == [503, 503, 200, 200]
 
 
+def test_an_error_mid_run_sends_nothing_more_and_gives_the_rows_back(ragsync_db: Database,
+                                                                    receiver: ReferenceReceiver) -> None:
+    clock = ManualClock(START)
+    QueueRepository(ragsync_db, clock).enqueue([doc(i) for i in range(40)])
+    hook = hook_for(receiver)
+    posted = 0
+    real_post = hook.post_body
+
+    def post_then_break(body: bytes, msg_id: str, timestamp: int | None = None) -> Any:
+        nonlocal posted
+        posted += 1
+        if posted == 2:
+            raise RuntimeError("the worker broke while sending")
+        return real_post(body, msg_id, timestamp)
+
+    hook.post_body = post_then_break  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="broke while sending"):
+        deliver(ragsync_db, hook, Settings(queue=QueueSettings(batch_size=10)), clock)
+    assert posted == 2 and receiver.request_count == 1  # the batches waiting behind it were not sent
+    rows = queue_rows(ragsync_db)
+    assert sorted(r["status"] for r in rows) == ["pending"] * 30 + ["sent"] * 10
+    assert all(r["attempts"] == 0 for r in rows if r["status"] == "pending")
+
+
 def test_one_poison_item_among_fifty_goes_dead_with_the_response_text(
         ragsync_db: Database, receiver: ReferenceReceiver) -> None:
     clock = ManualClock(START)

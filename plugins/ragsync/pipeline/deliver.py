@@ -182,7 +182,11 @@ class _Run:
         """POST one batch (in the sender thread); after an answer other than 2xx, hold guarded batches back."""
         if guarded and self.halted.is_set():
             return None
-        response = self.hook.post_body(batch.body, batch.batch_id)
+        try:
+            response = self.hook.post_body(batch.body, batch.batch_id)
+        except BaseException:
+            self.halted.set()  # the run is going to stop: nothing behind this batch goes out
+            raise
         if not response.ok:
             self.halted.set()  # before returning: the next batch in line sees it
         return response
@@ -401,6 +405,7 @@ def deliver(
     try:
         result.stopped_reason = run.loop()
     finally:
+        run.halted.set()  # after an error, a batch still waiting in the sender's line is not sent
         run.sender.shutdown(wait=True)  # a request still in flight (after an error) finishes first
         try:
             run.release_unsettled("delivery stopped")
