@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of floor and deliver, taking turns (median)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of floor and deliver, taking turns (median; timings on a shared machine drift)")
     parser.add_argument("--in-process", action="store_true", help="run the receiver in this process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
