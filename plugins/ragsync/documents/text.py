@@ -65,6 +65,10 @@ def clean_text(value: str | None) -> str:
     """Return a single-line field (a name, a label, a title): control characters removed, whitespace collapsed."""
     if not value:
         return ""
+    if value.isprintable() and "  " not in value and value[0] != " " and value[-1] != " ":
+        # Already clean (the common case, and the renderers clean what readers cleaned): the only
+        # whitespace str.isprintable() lets through is the plain space, and no control character.
+        return value
     if _CONTROL_RE.search(value) is not None:
         value = _CONTROL_RE.sub("", value)
     return _WHITESPACE_RE.sub(" ", value).strip()

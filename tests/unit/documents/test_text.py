@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from decimal import Decimal
 
 import pytest
@@ -51,6 +53,16 @@ def test_clean_text_makes_one_clean_line() -> None:
     assert clean_text("  Cruise\n Dual\t\tJacket\xa0 \x00") == "Cruise Dual Jacket"
     assert clean_text(None) == ""
     assert clean_text("   ") == ""
+
+
+def test_clean_text_shortcut_for_clean_values_changes_no_result() -> None:
+    # clean values are returned as they are; every other value goes through the full normalization
+    rng = random.Random(11)
+    alphabet = "ab Z9é\u00a0\u2003\u2028\t\n\r\x00\x1f\x7f\x85\x9f\ufeff|#"
+    for _ in range(20_000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        expected = re.sub(r"\s+", " ", re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "", value)).strip()
+        assert clean_text(value) == expected, repr(value)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
