@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +82,10 @@ class WebhookConfig:
                 "the webhook connection has no API secret: put it in the connection's password")
         if not self.timeout or self.timeout <= 0:
             raise ConnectionNotConfiguredError(f"the webhook timeout must be > 0 seconds, got {self.timeout!r}")
+        if isinstance(self.verify, str) and not os.path.exists(self.verify):
+            raise ConnectionNotConfiguredError(
+                f"the webhook connection's extra verify names {self.verify!r}, which does not exist on this "
+                "worker: give the path of a CA bundle (a file or a directory), true or false")
 
 
 @dataclass(frozen=True)
@@ -313,9 +318,24 @@ class RagWebhookHook(BaseHook):
                   safe_url(config.url), len(body), msg_id, response.status, elapsed * 1000)
         return DeliveryResponse(response.status, text, response.headers.get("Retry-After"), elapsed)
 
+    def _scrubbed(self, exc: BaseException, limit: int = 300) -> str:
+        """Return the exception's message without the URL's credentials, query or fragment (for last_error and logs)."""
+        text = " ".join(str(exc).split())
+        parts = urlsplit(self.config.url)
+        for secret in (self.config.url, self._target, parts.password, parts.username, parts.query, parts.fragment,
+                       self.config.secret):
+            if secret and len(secret) > 2:
+                text = text.replace(secret, safe_url(self.config.url) if secret in (self.config.url, self._target)
+                                    else "***")
+        text = re.sub(r" object at 0x[0-9a-f]+", "", text)  # urllib3 names its connection objects
+        return text[:limit]
+
     def _no_response(self, kind: str, exc: Exception, started: float, msg_id: str, size: int) -> DeliveryResponse:
         elapsed = time.monotonic() - started
         reason = f"{type(exc).__name__} after {elapsed:.1f} s"
+        detail = self._scrubbed(exc)
+        if detail:
+            reason = f"{reason}: {detail}"
         if kind == "timeout":
             reason = f"no answer within {self.config.timeout:g} s ({type(exc).__name__})"
         log.info("POST %s: %d bytes, webhook-id %s -> %s", safe_url(self.config.url), size, msg_id, reason)

@@ -221,7 +221,9 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_named(tmp_path: Path)
         untrusted = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5)
         refused = untrusted.post_body(b'{"type":"ping"}', "mag-1")
         assert refused.status is None and refused.error_kind == "tls", refused
-        assert "certificate" in refused.text.lower() or "SSL" in refused.text
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.text  # the reason reaches last_error and the log
+        with pytest.raises(ConnectionNotConfiguredError, match="no-such-bundle.pem.*does not exist"):
+            RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, verify=str(tmp_path / "no-such-bundle.pem"))
         trusted = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5,
                                              verify=str(cert_path))
         assert trusted.post_body(b'{"type":"ping"}', "mag-2").status == 200
