@@ -232,3 +232,13 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_named(tmp_path: Path)
         with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
             assert unverified.post_body(b'{"type":"ping"}', "mag-3").status == 200
         assert [d["webhook_id"] for d in receiver.deliveries()] == ["mag-2", "mag-3"]
+
+
+def test_error_texts_never_carry_the_urls_credentials_or_query() -> None:
+    url = "https://hook-user:pw-9876@rag.example.com/hook?token=tok-12345#frag-777"
+    hook = RagWebhookHook.from_values(url, "secret-4567")
+    hook.get_conn()
+    text = hook._scrubbed(RuntimeError(f"failed on {url} with secret-4567 (token=tok-12345, user hook-user)"))
+    for leaked in ("pw-9876", "tok-12345", "frag-777", "secret-4567", "hook-user"):
+        assert leaked not in text
+    assert "https://rag.example.com/hook" in text
