@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_RESPONSE_TEXT = 2000
+MAX_RESPONSE_BYTES = 1 << 20
+"""Response bodies are read up to this size; past it the rest is dropped with the connection."""
 TENANT_HEADER = "X-Tenant-ID"
 ENVIRONMENT_HEADER = "X-Environment"
 
@@ -141,6 +143,17 @@ def _tls_options(verify: bool | str) -> dict[str, Any]:
     if os.path.isdir(bundle):
         return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": bundle}
     return {"cert_reqs": "CERT_REQUIRED", "ca_certs": bundle}
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse) -> bytes:
+    """Read a response body up to MAX_RESPONSE_BYTES and give the connection back (closed when there was more)."""
+    try:
+        raw = response.read(MAX_RESPONSE_BYTES + 1)
+        if len(raw) > MAX_RESPONSE_BYTES:
+            response.close()  # an answer this big is not one; do not read on, do not reuse the connection
+    finally:
+        response.release_conn()
+    return raw
 
 
 def _charset(content_type: str | None) -> str:
@@ -298,7 +311,8 @@ class RagWebhookHook(BaseHook):
         started = time.monotonic()
         try:
             response = pool.request("POST", self._target, body=body, headers=headers, redirect=False,
-                                    retries=False, timeout=urllib3.Timeout(config.timeout))
+                                    retries=False, timeout=urllib3.Timeout(config.timeout), preload_content=False)
+            raw = _read_capped(response)
         except NewConnectionError as exc:  # before TimeoutError: urllib3 derives it from ConnectTimeoutError
             return self._no_response("connection", exc, started, msg_id, len(body))
         except TransportTimeout as exc:
@@ -312,7 +326,7 @@ class RagWebhookHook(BaseHook):
         except (HTTPError, OSError, ValueError) as exc:
             return self._no_response("error", exc, started, msg_id, len(body))
         elapsed = time.monotonic() - started
-        raw = response.data[: MAX_RESPONSE_TEXT * 4]
+        raw = raw[: MAX_RESPONSE_TEXT * 4]
         text = raw.decode(_charset(response.headers.get("Content-Type")), errors="replace")[:MAX_RESPONSE_TEXT].strip()
         log.debug("POST %s: %d bytes, webhook-id %s -> HTTP %d in %.0f ms",
                   safe_url(config.url), len(body), msg_id, response.status, elapsed * 1000)

@@ -8,7 +8,9 @@ import json
 import logging
 import socket
 import ssl
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import certifi
@@ -21,7 +23,13 @@ from cryptography.x509.oid import NameOID
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync import USER_AGENT
-from ragsync.delivery.hook import RagWebhookHook, WebhookConfig, safe_url, url_from_connection
+from ragsync.delivery.hook import (
+    MAX_RESPONSE_TEXT,
+    RagWebhookHook,
+    WebhookConfig,
+    safe_url,
+    url_from_connection,
+)
 from ragsync.errors import ConnectionNotConfiguredError
 from ragsync.receiver import ReferenceReceiver
 from ragsync.signing import sign_body, signed_headers, verify_standard_webhook
@@ -242,3 +250,54 @@ def test_error_texts_never_carry_the_urls_credentials_or_query() -> None:
     for leaked in ("pw-9876", "tok-12345", "frag-777", "secret-4567", "hook-user"):
         assert leaked not in text
     assert "https://rag.example.com/hook" in text
+
+
+class _AnswerServer(ThreadingHTTPServer):
+    """Answers every POST with ``status`` and ``body_bytes`` bytes of body; records the client ports."""
+
+    daemon_threads = True
+
+    def __init__(self, status: int, body_bytes: int) -> None:
+        self.status, self.body_bytes = status, body_bytes
+        self.ports: list[int] = []
+        super().__init__(("127.0.0.1", 0), _AnswerHandler)
+
+
+class _AnswerHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        server = self.server
+        assert isinstance(server, _AnswerServer)
+        server.ports.append(self.client_address[1])
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(server.status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(server.body_bytes))
+        self.end_headers()
+        chunk = b"x" * 65536
+        try:
+            for start in range(0, server.body_bytes, len(chunk)):
+                self.wfile.write(chunk[: server.body_bytes - start])
+        except OSError:
+            pass  # the client stopped reading
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+        pass
+
+
+@pytest.mark.parametrize(("body_bytes", "reused"), [(300, True), (50 * 1024 * 1024, False)])
+def test_answers_are_read_up_to_a_cap_and_keep_alive_survives_normal_ones(body_bytes: int, reused: bool) -> None:
+    server = _AnswerServer(503, body_bytes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hook = RagWebhookHook.from_values(f"http://127.0.0.1:{server.server_address[1]}/", "s", timeout=10)
+        first = hook.post_body(b"{}", "mag-1")
+        second = hook.post_body(b"{}", "mag-2")
+        assert (first.status, second.status) == (503, 503)
+        assert first.text == "x" * min(body_bytes, MAX_RESPONSE_TEXT)  # bounded however big the answer
+        assert (server.ports[0] == server.ports[1]) is reused  # an oversized answer's connection is dropped
+    finally:
+        server.shutdown()
+        server.server_close()
