@@ -18,6 +18,8 @@ import pytest
 import requests
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT, post_signed, signed_request_headers
+from fixtures.tls import self_signed
+from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.receiver import ReferenceReceiver
 
@@ -609,3 +611,28 @@ def test_the_cli_serves_signed_requests(tmp_path: Path) -> None:
     assert RECEIVER_SECRET not in stderr
     assert "sha256=" not in stderr
     assert db.exists()
+
+
+def test_the_cli_serves_https_with_a_certificate(tmp_path: Path) -> None:
+    cert_path, key_path = self_signed(tmp_path)
+    only_cert = subprocess.run(
+        [sys.executable, "-m", "ragsync.receiver.server", "--port", "0", "--tls-cert", str(cert_path)],
+        env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), capture_output=True, text=True, timeout=60)
+    assert only_cert.returncode == 2 and "give both --tls-cert and --tls-key" in only_cert.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragsync.receiver.server", "--port", "0", "--db", str(tmp_path / "tls.sqlite"),
+         "--tenant", RECEIVER_TENANT, "--tls-cert", str(cert_path), "--tls-key", str(key_path)],
+        env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("ragsync-receiver listening on https://127.0.0.1:"), line
+        url = line.split()[3]
+        hook = RagWebhookHook.from_values(url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=10, verify=str(cert_path))
+        ok, message = hook.test_connection()
+        assert ok, message
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

@@ -766,8 +766,25 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="accepted webhook-timestamp skew in seconds (default 300)")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                         help="bodies larger than this are answered 413")
+    parser.add_argument("--tls-cert", default=None,
+                        help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
+    parser.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """Return the HTTPS context of --tls-cert/--tls-key (None for plain HTTP); raise ValueError saying what is wrong."""
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ValueError("give both --tls-cert and --tls-key (PEM files), or neither for plain HTTP")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the TLS certificate {cert!r} with key {key!r}: {exc}") from None
+    return context
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -778,12 +795,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ragsync-receiver: {SECRET_ENV} is not set. Export the webhook secret (the password of the "
               "ragsync_webhook connection) in that variable and start again.", file=sys.stderr)
         return 2
+    try:
+        tls = _tls_context(args.tls_cert, args.tls_key)
+    except ValueError as exc:
+        print(f"ragsync-receiver: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     receiver = ReferenceReceiver(
         secret, tenant_id=args.tenant, db_path=args.db, host=args.host, port=args.port,
         timestamp_tolerance=args.tolerance, control_token=os.environ.get(CONTROL_TOKEN_ENV) or None,
-        max_body_bytes=args.max_body_bytes,
+        max_body_bytes=args.max_body_bytes, tls=tls,
     )
     try:
         receiver.start()

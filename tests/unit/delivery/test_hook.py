@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import socket
-import ssl
 import threading
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import certifi
 import pytest
 import urllib3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
+from fixtures.tls import self_signed, server_context
 from ragsync import USER_AGENT
 from ragsync.delivery.hook import (
     MAX_RESPONSE_TEXT,
@@ -200,31 +194,10 @@ def test_credentials_in_the_url_become_basic_auth(receiver: ReferenceReceiver) -
     assert hook._headers["authorization"] == "Basic " + base64.b64encode(b"hook-user:p@ss").decode()
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write a self-signed certificate for 127.0.0.1 and its key; return their paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "receiver.pem", directory / "receiver.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_named(tmp_path: Path) -> None:
-    cert_path, key_path = _self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    with ReferenceReceiver(RECEIVER_SECRET, RECEIVER_TENANT, db_path=tmp_path / "r.sqlite", tls=context) as receiver:
+    cert_path, key_path = self_signed(tmp_path)
+    with ReferenceReceiver(RECEIVER_SECRET, RECEIVER_TENANT, db_path=tmp_path / "r.sqlite",
+                           tls=server_context(cert_path, key_path)) as receiver:
         assert receiver.url.startswith("https://127.0.0.1:")
         untrusted = RagWebhookHook.from_values(receiver.url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=5)
         refused = untrusted.post_body(b'{"type":"ping"}', "mag-1")
