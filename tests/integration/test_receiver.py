@@ -581,20 +581,28 @@ def test_the_cli_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
         assert "listening" not in done.stdout
 
 
-def test_the_cli_serves_signed_requests(tmp_path: Path) -> None:
-    db = tmp_path / "cli.sqlite"
+def _start_cli(db: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m ragsync.receiver.server`` on a free port; return the process and the URL it announced."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ragsync.receiver.server", "--host", "127.0.0.1", "--port", "0", "--db", str(db),
-         "--tenant", RECEIVER_TENANT],
+         "--tenant", RECEIVER_TENANT, *options],
         env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("ragsync-receiver listening on "):
+        process.terminate()
+        raise AssertionError(f"the receiver did not start: {line!r} {process.communicate(timeout=30)[1]}")
+    assert RECEIVER_SECRET not in line
+    return process, line.split()[3]
+
+
+def test_the_cli_serves_signed_requests(tmp_path: Path) -> None:
+    db = tmp_path / "cli.sqlite"
+    process, url = _start_cli(db)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("ragsync-receiver listening on http://127.0.0.1:"), line
-        assert RECEIVER_SECRET not in line
-        url = line.split()[3]
+        assert url.startswith("http://127.0.0.1:"), url
         payload = batch(item("1"), item("2", action="delete"), batch_id="mag-20260102103000-c11c11c1")
         response = post_signed(url, payload)
         assert response.status_code == 200
@@ -619,17 +627,9 @@ def test_the_cli_serves_https_with_a_certificate(tmp_path: Path) -> None:
         [sys.executable, "-m", "ragsync.receiver.server", "--port", "0", "--tls-cert", str(cert_path)],
         env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), capture_output=True, text=True, timeout=60)
     assert only_cert.returncode == 2 and "give both --tls-cert and --tls-key" in only_cert.stderr
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragsync.receiver.server", "--port", "0", "--db", str(tmp_path / "tls.sqlite"),
-         "--tenant", RECEIVER_TENANT, "--tls-cert", str(cert_path), "--tls-key", str(key_path)],
-        env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, url = _start_cli(tmp_path / "tls.sqlite", "--tls-cert", str(cert_path), "--tls-key", str(key_path))
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("ragsync-receiver listening on https://127.0.0.1:"), line
-        url = line.split()[3]
+        assert url.startswith("https://127.0.0.1:"), url
         hook = RagWebhookHook.from_values(url, RECEIVER_SECRET, RECEIVER_TENANT, timeout=10, verify=str(cert_path))
         ok, message = hook.test_connection()
         assert ok, message
