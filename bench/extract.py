@@ -7,8 +7,9 @@ the demo shop (``ragsync.demo.shop``) into its own database ``ragsync_bench_prod
 measures in separate subprocesses, so that each figure is the process's own:
 
 * **extract**: ``ProductReader.read_all()`` over every product for two store views (``default``
-  and ``fr``, one website): documents (saves and deletes) per second and peak RSS (the
-  process's ``VmHWM``; ``ru_maxrss`` where there is no ``/proc``);
+  and ``fr``, one website), with the default settings (``read_workers`` = 2 worker processes):
+  documents (saves and deletes) per second and peak RSS: the process's own (``VmHWM``;
+  ``ru_maxrss`` where there is no ``/proc``) plus, per worker, the largest worker's peak;
 * **floor**: the very statements one chunk of the reader runs, issued once over the whole id
   range and streamed with a bare mysqlclient server-side cursor, rows discarded: what reading the
   same raw rows costs with no Python work on them.
@@ -35,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
 from ragsync.db import Database, DbParams  # noqa: E402
+from ragsync.magento.base import PARALLEL_MIN_CHUNKS  # noqa: E402
 
 NOW = datetime(2026, 3, 15, 12, 0, 0)
 SEED = 42
@@ -137,8 +139,14 @@ def worker_extract(params: DbParams, chunk_size: int) -> dict[str, Any]:
             saves += sum(1 for d in batch.documents if d.action == "save")
             problems += len(batch.problems)
         seconds = time.perf_counter() - started
+    # the reader's worker processes have been joined: the largest one's peak, counted once per worker
+    workers = reader.settings.read_workers if chunks >= PARALLEL_MIN_CHUNKS else 1
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0 if workers > 1 else 0.0
+    own_rss = _peak_rss_mb()
     return {"documents": documents, "saves": saves, "deletes": documents - saves, "problems": problems,
-            "chunks": chunks, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before}
+            "chunks": chunks, "seconds": seconds, "workers": workers, "own_rss_mb": own_rss,
+            "worker_rss_mb": worker_rss, "peak_rss_mb": own_rss + (workers if workers > 1 else 0) * worker_rss,
+            "rss_before_mb": rss_before}
 
 
 class _RecordingDatabase(Database):
@@ -214,6 +222,8 @@ def measure(params: DbParams, chunk_size: int, runs: int) -> dict[str, Any]:
         "extract_seconds_all": [round(r["seconds"], 3) for r in extracts],
         "documents_per_second": round(extract["documents"] / extract["seconds"]),
         "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in extracts), 1),
+        "workers": extract["workers"],
+        "own_rss_mb": round(extract["own_rss_mb"], 1), "worker_rss_mb": round(extract["worker_rss_mb"], 1),
         "floor_seconds": round(floor["seconds"], 3),
         "floor_rows": floor["rows"], "floor_statements": floor["statements"],
         "ratio_to_floor": round(extract["seconds"] / floor["seconds"], 2),
@@ -251,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{size:>8,} products x {len(STORES)} store views: {f['documents']:,} documents "
                   f"({f['saves']:,} saves, {f['deletes']:,} deletes, {f['problems']} problems) in "
                   f"{f['extract_seconds']:.2f} s = {f['documents_per_second']:,} documents/s; "
-                  f"peak RSS {f['peak_rss_mb']:.0f} MB; floor {f['floor_seconds']:.2f} s "
+                  f"{f['workers']} worker process(es); peak RSS {f['peak_rss_mb']:.0f} MB"
+                  f" ({f['own_rss_mb']:.0f} MB + {f['workers'] if f['workers'] > 1 else 0} x "
+                  f"{f['worker_rss_mb']:.0f} MB); floor {f['floor_seconds']:.2f} s "
                   f"({f['floor_rows']:,} rows, {f['floor_statements']} statements) -> "
                   f"{f['ratio_to_floor']:.2f}x the floor", flush=True)
     finally:

@@ -104,6 +104,7 @@ class Settings:
     debug: bool = False
     log_file: str | None = None
     stores: tuple[str, ...] = ()
+    read_workers: int = 2
     products: ProductSettings = field(default_factory=ProductSettings)
     cms_pages: CmsPageSettings = field(default_factory=CmsPageSettings)
     cms_blocks: CmsBlockSettings = field(default_factory=CmsBlockSettings)
@@ -284,6 +285,7 @@ def parse_settings(raw: Mapping[str, Any] | str | None) -> Settings:
         debug=_bool("debug", raw.get("debug", False)),
         log_file=str(raw["log_file"]) if raw.get("log_file") else None,
         stores=_strings("stores", stores if stores is not None else []),
+        read_workers=_int("read_workers", raw.get("read_workers", 2), 1, 16),
         **{name: _section(name, raw.get(name)) for name in _SECTIONS},
     )
 

@@ -8,7 +8,8 @@ through :class:`EntityReader`:
 * ``changed_ids`` / ``existing_ids`` serve incremental capture and delete confirmation,
 * ``read`` builds one chunk: for every id x selected store view a save or a delete document
   (entities that cannot be built go to ``ReadBatch.problems`` and the rest continue),
-* ``read_all`` streams every chunk with the next one fetched in a background thread.
+* ``read_all`` streams every chunk: in ``read_workers`` worker processes when there are several
+  chunks (:mod:`ragsync.magento.parallel`), else with the next one fetched in a background thread.
 
 Promotions use string ids (``"cart-3"``), the others integers: the protocol is generic over
 the id type (``EntityReader[int]``, ``EntityReader[str]``).
@@ -21,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ragsync.documents.model import ReadBatch
@@ -38,6 +40,8 @@ ChunkT = TypeVar("ChunkT")
 RawT = TypeVar("RawT")
 
 DEFAULT_CHUNK_SIZE = 1000
+PARALLEL_MIN_CHUNKS = 3
+"""A full read goes to worker processes only from this many chunks on (starting them costs about a second)."""
 
 
 class EntityReader(Protocol[IdT]):
@@ -75,8 +79,8 @@ class EntityReader(Protocol[IdT]):
         """Return a save or delete document for every id x selected store view, plus problems."""
         ...
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield one ReadBatch per chunk of every entity, the next chunk prefetched in the background."""
+    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None) -> Iterator[ReadBatch]:
+        """Yield one ReadBatch per chunk of every entity, in id order (in worker processes when ``workers`` > 1)."""
         ...
 
 
@@ -225,10 +229,26 @@ class ChunkedReader(Generic[IdT, ChunkT]):
         self.prepare()
         return self.build(self.fetch(ids))
 
-    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ReadBatch]:
-        """Yield a ReadBatch per chunk of every entity, the next chunk fetched in a background thread."""
+    def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None) -> Iterator[ReadBatch]:
+        """Yield a ReadBatch per chunk of every entity, in id order.
+
+        With ``workers`` (default: the ``read_workers`` setting) above 1 and at least
+        :data:`PARALLEL_MIN_CHUNKS` chunks, chunks are read by that many worker processes
+        (:mod:`ragsync.magento.parallel`); otherwise in this process, the next chunk fetched in a
+        background thread while the current one is built.
+        """
         self.prepare()
-        for chunk in prefetched(self.iter_id_chunks(chunk_size), self.fetch, name=f"ragsync-{self.entity_type}"):
+        workers = self.settings.read_workers if workers is None else workers
+        chunks: Iterator[list[IdT]] = self.iter_id_chunks(chunk_size)
+        if workers > 1:
+            head = list(islice(chunks, PARALLEL_MIN_CHUNKS))
+            if len(head) >= PARALLEL_MIN_CHUNKS:
+                from ragsync.magento.parallel import read_in_workers
+
+                yield from read_in_workers(self, chain(head, chunks), workers)
+                return
+            chunks = iter(head)
+        for chunk in prefetched(chunks, self.fetch, name=f"ragsync-{self.entity_type}"):
             yield self.build(chunk)
 
 

@@ -536,7 +536,7 @@ def test_page_statements_per_chunk_do_not_depend_on_its_size(demo_shop: Database
     first, _ = count_statements(demo_shop, lambda: chosen.read([2]))  # + the block library, once per reader
     small, _ = count_statements(demo_shop, lambda: chosen.read([3]))
     large, batch = count_statements(demo_shop, lambda: chosen.read(PAGE_IDS))
-    chunked, _ = count_statements(demo_shop, lambda: list(chosen.read_all(chunk_size=5)))
+    chunked, _ = count_statements(demo_shop, lambda: list(chosen.read_all(chunk_size=5, workers=1)))
     assert len(batch.documents) == 39
     assert small == large == QUERIES_PER_CHUNK["cms_page"] == 3
     assert first == small + 1

@@ -55,7 +55,7 @@ def test_chunk_cost_does_not_depend_on_its_size(big_shop: Database) -> None:
 def test_read_all_costs_a_fixed_number_of_statements_per_chunk(big_shop: Database) -> None:
     reader = prepared_reader(big_shop)
     for chunk_size in (100, 400):
-        statements, batches = count_statements(big_shop, lambda size=chunk_size: list(reader.read_all(size)))
+        statements, batches = count_statements(big_shop, lambda size=chunk_size: list(reader.read_all(size, workers=1)))
         chunks = -(-PRODUCTS // chunk_size)
         assert len(batches) == chunks
         assert sum(len(b.documents) for b in batches) == PRODUCTS * 3

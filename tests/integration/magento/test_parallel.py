@@ -1,0 +1,139 @@
+"""Full reads in worker processes yield exactly what one process yields, and fail loudly.
+
+Real worker processes (``spawn``) on real connections to the demo shop: the chunk sizes are
+small so that even the 50-product shop spreads over several chunks and both workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fixtures.shop import SHOP_NOW
+from ragsync.db import Database
+from ragsync.documents.model import ReadBatch
+from ragsync.errors import DatabaseError
+from ragsync.magento.base import PARALLEL_MIN_CHUNKS, ChunkedReader
+from ragsync.magento.categories import CategoryReader
+from ragsync.magento.cms import CmsPageReader
+from ragsync.magento.context import MagentoContext
+from ragsync.magento.parallel import ReaderWorkerError
+from ragsync.magento.products import ProductReader
+from ragsync.magento.promotions import PromotionReader
+from ragsync.settings import Settings
+
+
+def _stream(batches: list[ReadBatch]) -> list[tuple[Any, ...]]:
+    """Return every document and problem in order, documents by key, action and content hash."""
+    out: list[tuple[Any, ...]] = []
+    for batch in batches:
+        out.extend((d.key, d.action, d.hash, d.item_json()) for d in batch.documents)
+        out.extend(("problem", str(p)) for p in batch.problems)
+    return out
+
+
+def _collect(batches: Iterator[ReadBatch]) -> tuple[list[ReadBatch], int]:
+    """Return all batches and the most worker processes seen alive while reading them."""
+    seen = 0
+    collected = []
+    for batch in batches:
+        seen = max(seen, len(multiprocessing.active_children()))
+        collected.append(batch)
+    return collected, seen
+
+
+@pytest.mark.parametrize(("kind", "chunk_size"), [
+    (ProductReader, 10), (CategoryReader, 4), (CmsPageReader, 3), (PromotionReader, 2),
+])
+def test_workers_yield_the_stream_one_process_yields(demo_shop: Database, kind: type[ChunkedReader[Any, Any]],
+                                                     chunk_size: int) -> None:
+    reader = kind(MagentoContext(demo_shop), Settings(), now=SHOP_NOW)
+    alone, alone_workers = _collect(reader.read_all(chunk_size, workers=1))
+    parallel, parallel_workers = _collect(reader.read_all(chunk_size, workers=2))
+    assert len(alone) >= PARALLEL_MIN_CHUNKS
+    assert alone_workers == 0 and parallel_workers == 2
+    assert _stream(parallel) == _stream(alone)
+    assert any(d.action == "save" for b in parallel for d in b.documents)
+    assert multiprocessing.active_children() == []  # the workers are gone once the read ends
+
+
+def test_a_small_read_stays_in_process(demo_shop: Database) -> None:
+    reader = ProductReader(MagentoContext(demo_shop), Settings(), now=SHOP_NOW)
+    batches, workers = _collect(reader.read_all(chunk_size=20, workers=2))  # 50 products: 3 chunks
+    assert len(batches) == PARALLEL_MIN_CHUNKS and workers == 2
+    batches, workers = _collect(reader.read_all(chunk_size=25, workers=2))  # 2 chunks: not worth workers
+    assert len(batches) == 2 and workers == 0
+
+
+def test_closing_the_read_early_stops_the_workers(demo_shop: Database) -> None:
+    reader = ProductReader(MagentoContext(demo_shop), Settings(), now=SHOP_NOW)
+    batches = reader.read_all(chunk_size=5, workers=2)
+    first = next(batches)
+    assert first.documents and len(multiprocessing.active_children()) == 2
+    batches.close()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_cannot_connect_fails_the_read_with_its_error(demo_shop: Database
+) -> None:
+    user = f"ragsync_w_{uuid.uuid4().hex[:8]}"
+    params = demo_shop.params
+    demo_shop.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'worker-test'")
+    try:
+        demo_shop.execute(f"GRANT SELECT ON `{params.database}`.* TO '{user}'@'%'")
+        own = Database(dataclasses.replace(params, user=user, password="worker-test"))
+        reader = ProductReader(MagentoContext(own), Settings(), now=SHOP_NOW)
+        reader.prepare()  # this process is connected now; new connections will be refused
+        demo_shop.execute(f"DROP USER '{user}'@'%'")
+        with pytest.raises(DatabaseError, match=f"cannot connect to MySQL.*{user}.*denied"):
+            list(reader.read_all(chunk_size=10, workers=2))
+        own.close()
+    finally:
+        demo_shop.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    assert multiprocessing.active_children() == []
+
+
+def test_a_killed_worker_is_reported_not_waited_for(demo_shop: Database) -> None:
+    reader = ProductReader(MagentoContext(demo_shop), Settings(), now=SHOP_NOW)
+    batches = reader.read_all(chunk_size=1, workers=2)  # 50 chunks
+    next(batches)
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    with pytest.raises(ReaderWorkerError, match=r"product reader worker process died while reading ids \d+"):
+        list(batches)
+    assert multiprocessing.active_children() == []
+
+
+def _read_in_daemon(params: Any, results: Any) -> None:
+    """Read every product with two workers from inside a daemonic process (which may not have children)."""
+    import logging
+
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("ragsync").addHandler(handler)
+    with Database(params) as db:
+        reader = ProductReader(MagentoContext(db), Settings(), now=SHOP_NOW)
+        batches = list(reader.read_all(chunk_size=10, workers=2))
+        results.put((len(batches), _stream(batches), warnings))
+
+
+def test_where_workers_cannot_start_the_read_goes_on_in_process(demo_shop: Database) -> None:
+    # a daemonic process (a Celery prefork child, say) may not start processes of its own
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    daemon = context.Process(target=_read_in_daemon, args=(demo_shop.params, results), daemon=True)
+    daemon.start()
+    chunks, stream, warnings = results.get(timeout=120)
+    daemon.join(timeout=30)
+    reader = ProductReader(MagentoContext(demo_shop), Settings(), now=SHOP_NOW)
+    assert daemon.exitcode == 0 and chunks == 5
+    assert any("cannot start 2 reader worker processes" in w and "daemonic" in w for w in warnings), warnings
+    assert stream == _stream(list(reader.read_all(chunk_size=10, workers=1)))
