@@ -15,8 +15,8 @@ to ``read_workers`` worker processes (see :meth:`ragsync.magento.base.ChunkedRea
   statement) is raised in the caller at that chunk, with the worker's own exception.
 
 A worker that dies (killed, out of memory) raises :class:`ReaderWorkerError` naming the chunk,
-instead of waiting forever. Where worker processes cannot be started at all, the read goes on in
-one process with a warning.
+instead of waiting forever. Where worker processes cannot be started, or all stop before the
+first batch, the read goes on in one process with a warning.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ragsync.db import Database, DbParams
@@ -111,11 +112,8 @@ def _died(entity_type: str, ids: list[Any]) -> ReaderWorkerError:
     )
 
 
-def _result(entity_type: str, ids: list[Any], future: Future[ReadBatch]) -> ReadBatch:
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:
-        raise _died(entity_type, ids) from exc
+class _CannotStart(Exception):
+    """Worker processes could not be started, or all of them stopped before reading anything."""
 
 
 def read_in_workers(
@@ -123,31 +121,62 @@ def read_in_workers(
 ) -> Iterator[ReadBatch]:
     """Yield ``reader``'s batch for every chunk of ids, read by ``workers`` processes, in chunk order.
 
-    Falls back to reading in this process (with a warning) when worker processes cannot be started.
+    When the workers cannot be started, or stop before the first batch (a script that starts the
+    read outside ``if __name__ == "__main__":`` makes every spawned process fail), the chunks are
+    read in this process instead, with a warning; nothing has been yielded by then.
     """
-    recipe = ReaderRecipe.of(reader)
     chunk_iter = iter(chunks)
+    pending: deque[tuple[list[Any], Future[ReadBatch] | None]] = deque()
+    try:
+        yield from _read_in_workers(reader, chunk_iter, workers, pending)
+        return
+    except _CannotStart as exc:
+        log.warning("%s; reading in this process", exc)
+    for ids in chain((ids for ids, _ in pending), chunk_iter):
+        yield reader.build(reader.fetch(ids))
+
+
+def _read_in_workers(reader: ChunkedReader[Any, Any], chunk_iter: Iterator[list[Any]], workers: int,
+                     pending: deque[tuple[list[Any], Future[ReadBatch] | None]]) -> Iterator[ReadBatch]:
+    """Read ``chunk_iter`` in worker processes; ``pending`` holds the chunks handed out but not yielded."""
+    recipe = ReaderRecipe.of(reader)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    pending: deque[tuple[list[Any], Future[ReadBatch]]] = deque()
-    started = False
+    yielded = False
+
+    def take() -> ReadBatch:
+        ids, future = pending[0]
+        try:
+            if future is None:
+                raise BrokenProcessPool("the chunk could not be handed to a worker")
+            batch = future.result()
+        except BrokenProcessPool as exc:
+            if not yielded:
+                raise _CannotStart(
+                    "the reader worker processes stopped before reading anything (a script that runs a full "
+                    'sync must start it under if __name__ == "__main__":, or spawned processes fail)'
+                ) from exc
+            raise _died(reader.entity_type, ids) from exc
+        pending.popleft()
+        return batch
+
     try:
         for ids in chunk_iter:
+            pending.append((ids, None))
             try:
-                future = executor.submit(_read_chunk, recipe, ids)  # the first submit starts the workers
-            except BrokenProcessPool as exc:
-                raise _died(reader.entity_type, ids) from exc
-            except (OSError, AssertionError) as exc:  # e.g. no fork/exec, or a daemonic process
-                if started:
+                pending[-1] = (ids, executor.submit(_read_chunk, recipe, ids))  # the first submits start workers
+            except BrokenProcessPool:
+                pass  # take() reports it at this chunk's turn
+            except (OSError, AssertionError) as exc:  # no fork/exec here, or a daemonic process
+                if yielded:
                     raise
-                log.warning("cannot start %d reader worker processes (%s); reading in this process", workers, exc)
-                yield reader.build(reader.fetch(ids))
-                yield from (reader.build(reader.fetch(more)) for more in chunk_iter)
-                return
-            started = True
-            pending.append((ids, future))
+                raise _CannotStart(f"cannot start {workers} reader worker processes ({exc})") from exc
             if len(pending) >= workers * AHEAD:
-                yield _result(reader.entity_type, *pending.popleft())
+                batch = take()
+                yielded = True
+                yield batch
         while pending:
-            yield _result(reader.entity_type, *pending.popleft())
+            batch = take()
+            yielded = True
+            yield batch
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

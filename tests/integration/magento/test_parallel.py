@@ -137,3 +137,31 @@ def test_where_workers_cannot_start_the_read_goes_on_in_process(demo_shop: Datab
     assert daemon.exitcode == 0 and chunks == 5
     assert any("cannot start 2 reader worker processes" in w and "daemonic" in w for w in warnings), warnings
     assert stream == _stream(list(reader.read_all(chunk_size=10, workers=1)))
+
+
+UNGUARDED_SCRIPT = """
+import logging, sys
+sys.path[:0] = {paths!r}
+from datetime import datetime
+from ragsync.db import Database, DbParams
+from ragsync.magento.context import MagentoContext
+from ragsync.magento.products import ProductReader
+from ragsync.settings import Settings
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+reader = ProductReader(MagentoContext(Database(DbParams.from_url({url!r}))), Settings(), now=datetime(2026, 3, 15))
+print("chunks", sum(1 for _ in reader.read_all(chunk_size=10, workers=2)))
+"""
+
+
+def test_a_script_without_a_main_guard_still_reads_everything(demo_shop: Database, tmp_path: Any) -> None:
+    # spawned workers re-import the main script; one that starts the read at import time makes them fail
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT.format(paths=[p for p in sys.path if p], url=demo_shop.params.url()))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("chunks 5")
+    assert 'stopped before reading anything (a script that runs a full sync must start it under if __name__' \
+        in done.stderr
