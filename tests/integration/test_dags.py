@@ -240,3 +240,25 @@ def test_disabled_switch_skips_every_task_and_dry_run_queues_nothing(stack: Stac
     stack.configure(CONFIG)
     assert stack.run("ragsync_full_cms_sync", {"dry_run": True, "type": "pages"}) == "success"
     assert stack.state.scalar("SELECT COUNT(*) FROM rag_sync_queue") == 0
+
+
+def test_a_full_sync_of_several_chunks_reads_in_worker_processes_and_queues_every_document(
+    dagbag: Any, db_factory: Callable[..., Database], receiver: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    magento = db_factory("dagshop2100")
+    summary = build_demo_database(magento, products=2100, now=datetime.utcnow().replace(microsecond=0))
+    stack = Stack(dagbag, magento, db_factory("dagstate2100"), summary, receiver, monkeypatch)
+    caplog.set_level("INFO", logger="ragsync")
+    assert stack.run("ragsync_full_product_sync") == "success"
+    assert "reading product chunks in 2 worker processes" in caplog.text
+
+    # what was queued is exactly what one process builds: every save, by id, store view and hash
+    reader = make_reader("product", MagentoContext(magento), parse_settings(CONFIG), None, None)
+    built = {(d.id, d.store_id, d.hash) for b in reader.read_all(workers=1) for d in b.documents
+             if d.action == "save"}
+    queued = {(r[0], int(r[1]), r[2]) for r in stack.state.query(
+        "SELECT entity_id, store_id, content_hash FROM rag_sync_queue WHERE entity_type = 'product'"
+        " AND action = 'save'")}
+    assert queued == built
+    assert len(built) == sum(summary.store_products[code]["visible"] for code in STORES)

@@ -140,6 +140,7 @@ def _read_in_workers(reader: ChunkedReader[Any, Any], chunk_iter: Iterator[list[
                      pending: deque[tuple[list[Any], Future[ReadBatch] | None]]) -> Iterator[ReadBatch]:
     """Read ``chunk_iter`` in worker processes; ``pending`` holds the chunks handed out but not yielded."""
     recipe = ReaderRecipe.of(reader)
+    log.info("reading %s chunks in %d worker processes", reader.entity_type, workers)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     yielded = False
 
