@@ -243,12 +243,15 @@ def test_disabled_switch_skips_every_task_and_dry_run_queues_nothing(stack: Stac
 
 
 def test_a_full_sync_of_several_chunks_reads_in_worker_processes_and_queues_every_document(
-    dagbag: Any, db_factory: Callable[..., Database], receiver: Any, monkeypatch: pytest.MonkeyPatch,
+    db_factory: Callable[..., Database], receiver: Any, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
     magento = db_factory("dagshop2100")
     summary = build_demo_database(magento, products=2100, now=datetime.utcnow().replace(microsecond=0))
-    stack = Stack(dagbag, magento, db_factory("dagstate2100"), summary, receiver, monkeypatch)
+    # a DagBag of its own: dag.test() in one process leaves an earlier run's conf in the shared tasks' params
+    stack = Stack(DagBag(dag_folder=str(ROOT / "dags")), magento, db_factory("dagstate2100"), summary, receiver, monkeypatch)
     caplog.set_level("INFO", logger="ragsync")
     assert stack.run("ragsync_full_product_sync") == "success"
     assert "reading product chunks in 2 worker processes" in caplog.text
