@@ -46,6 +46,10 @@ def main() -> int:
     with ReferenceReceiver(DEMO_SECRET, tenant_id=DEMO_TENANT, db_path=RUN_DIR / "receiver.sqlite",
                            port=8765).start() as receiver:
         env = airflow_environment()
+        # `airflow standalone` starts its scheduler, API server, DAG processor and triggerer as
+        # `airflow ...` from PATH: put this interpreter's bin directory (the virtualenv's) first
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, *[p for p in env.get("PATH", "").split(os.pathsep) if p]])
         env.update(connection_environment(magento.params, state.params, receiver.url))
         env.update(variable_environment(DEMO_CONFIG))
         env.update({
