@@ -21,6 +21,17 @@ from ragsync.demo.run import DEMO_CONFIG, MAGENTO_DB, ROOT, RUN_DIR, STATE_DB, a
 USERS = {"admin": "admin", "viewer": "viewer"}
 
 
+def with_interpreter_on_path(env: dict[str, str]) -> dict[str, str]:
+    """Return ``env`` with this interpreter's bin directory (the virtualenv's) first on PATH.
+
+    ``airflow standalone`` starts its scheduler, API server, DAG processor and triggerer as
+    ``airflow ...`` found on PATH, which on a fresh machine holds no ``airflow``.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
+    return {**env, "PATH": os.pathsep.join([bin_dir, *rest])}
+
+
 def main() -> int:
     """Prepare the demo databases and receiver, then run ``airflow standalone`` until interrupted."""
     from ragsync.demo.shop import build_demo_database
@@ -45,11 +56,7 @@ def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     with ReferenceReceiver(DEMO_SECRET, tenant_id=DEMO_TENANT, db_path=RUN_DIR / "receiver.sqlite",
                            port=8765).start() as receiver:
-        env = airflow_environment()
-        # `airflow standalone` starts its scheduler, API server, DAG processor and triggerer as
-        # `airflow ...` from PATH: put this interpreter's bin directory (the virtualenv's) first
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, *[p for p in env.get("PATH", "").split(os.pathsep) if p]])
+        env = with_interpreter_on_path(airflow_environment())
         env.update(connection_environment(magento.params, state.params, receiver.url))
         env.update(variable_environment(DEMO_CONFIG))
         env.update({
