@@ -33,7 +33,8 @@ def product_content(data: Mapping[str, Any], labels: Mapping[str, str] | None = 
     ``description`` and ``url``. The special price is shown only when it is below the price.
     """
     currency = data.get("currency")
-    facts: list[tuple[str, str]] = [("SKU", _text(data.get("sku")))]
+    sku = _text(data.get("sku"))
+    facts: list[tuple[str, str]] = [("SKU", sku)]
     price = data.get("price")
     special = data.get("special_price")
     if price is not None:
@@ -42,11 +43,15 @@ def product_content(data: Mapping[str, Any], labels: Mapping[str, str] | None = 
         facts.append(("Special price", money(special, currency)))
     facts.append(("Availability", _availability(data.get("in_stock"))))
     paths = data.get("category_paths") or data.get("categories") or []
-    facts.append(("Categories", "; ".join(_text(p) for p in paths if _text(p))))
-    facts.extend(_attribute_facts(data.get("attributes") or {}, labels or {}))
+    facts.append(("Categories", "; ".join([t for t in map(_text, paths) if t])))
+    attributes = data.get("attributes")
+    if attributes:
+        facts.extend(_attribute_facts(attributes, labels or {}))
 
-    blocks = [f"# {_text(data.get('name')) or _text(data.get('sku')) or 'Product'}", _fact_list(facts)]
-    blocks.append(_variants_table(data.get("variants") or []))
+    blocks = [f"# {_text(data.get('name')) or sku or 'Product'}", _fact_list(facts)]
+    variants = data.get("variants")
+    if variants:
+        blocks.append(_variants_table(variants))
     short_description = _body(data.get("short_description"))
     description = _body(data.get("description"))
     blocks.append(short_description)
@@ -165,6 +170,25 @@ def discount_sentence(
 
 def money(amount: Any, currency: str | None = None) -> str:
     """Format an amount with at least 2 and at most 6 decimals, then the currency code: "19.90 USD"."""
+    key = (type(amount), amount, currency)
+    try:
+        return _MONEY[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable amount
+        return _money(amount, currency)
+    if len(_MONEY) >= _MONEY_SIZE:
+        _MONEY.clear()
+    text = _MONEY[key] = _money(amount, currency)
+    return text
+
+
+# Catalogs repeat a few hundred prices over and over: formatting each once saves Decimal arithmetic.
+_MONEY: dict[tuple[type, Any, str | None], str] = {}
+_MONEY_SIZE = 4096
+
+
+def _money(amount: Any, currency: str | None) -> str:
     value = _decimal(amount).quantize(_SIX, rounding=ROUND_HALF_UP).normalize()
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
@@ -203,7 +227,7 @@ def _text(value: Any) -> str:
 def _value_text(value: Any) -> str:
     """Return an attribute value as text: lists joined with commas, booleans as Yes/No."""
     if isinstance(value, (list, tuple)):
-        return ", ".join(t for t in (_text(v) for v in value) if t)
+        return ", ".join([t for t in map(_text, value) if t])
     if isinstance(value, str) and "\n" in value.strip():
         return " ".join(line.strip() for line in value.strip().splitlines() if line.strip())
     return _text(value)

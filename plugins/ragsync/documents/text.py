@@ -22,6 +22,8 @@ PRICE_DECIMALS = 6
 # C0 controls except \t \n \r, DEL, and C1 controls (mis-decoded cp1252 residue): invisible junk.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# One scan finds both (the common text has neither): what decode_text must remove or refuse.
+_CONTROL_OR_SURROGATE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _WHITESPACE_RE = re.compile(r"\s+")
 _PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DECIMALS)
 
@@ -51,13 +53,13 @@ def decode_text(value: str | bytes | None, field: str) -> str | None:
             raise ContentError(f"{field}: invalid UTF-8 at byte {exc.start}") from None
     else:
         text = value
+    if _CONTROL_OR_SURROGATE_RE.search(text) is not None:
         surrogate = _SURROGATE_RE.search(text)
         if surrogate is not None:
             raise ContentError(f"{field}: invalid UTF-8 (lone surrogate) at character {surrogate.start()}")
+        text = _CONTROL_RE.sub("", text)
     if text.startswith("\ufeff"):
         text = text[1:]
-    if _CONTROL_RE.search(text) is not None:
-        text = _CONTROL_RE.sub("", text)
     return text
 
 

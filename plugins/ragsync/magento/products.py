@@ -171,7 +171,29 @@ def _as_date(value: Any) -> date | None:
 def _price(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    return format_price(value)
+    key = (type(value), value)
+    try:
+        return _PRICES[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable
+        return format_price(value)
+    if len(_PRICES) >= _PRICES_SIZE:
+        _PRICES.clear()
+    price = _PRICES[key] = format_price(value)
+    return price
+
+
+# Catalogs repeat a few hundred prices over and over: each is rounded once (Decimal arithmetic is slow).
+_PRICES: dict[tuple[type, Any], float | None] = {}
+_PRICES_SIZE = 4096
+
+
+def _iso_utc(moment: datetime) -> str:
+    """Return :func:`iso_utc` of a database timestamp (naive UTC, whole seconds: the common case is quick)."""
+    if moment.tzinfo is None and not moment.microsecond:
+        return moment.isoformat() + "Z"
+    return iso_utc(moment)
 
 
 def _number_text(value: Decimal | float | int) -> str:
@@ -528,6 +550,8 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
             else:
                 continue  # no current row: not a product any more
             chunk.children[parent_id].append(child)
+        for children in chunk.children.values():
+            children.sort(key=lambda c: c.entity_id)
         # the status, price and option values of the children outside the chunk (one query per value table)
         subquery = (f"SELECT l.product_id FROM {t('catalog_product_super_link')} l{join}"
                     f" WHERE {id_sql} AND NOT ({inside_sql})")
@@ -606,7 +630,7 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         variants = None
         in_stock = chunk.stock.get(product_id, False)
         if type_id == "configurable":
-            variants, child_prices = self._variants(chunk, product_id, store, resolved)
+            variants, child_prices = self._variants(chunk, product_id, store, resolved, price is None)
             in_stock = in_stock and any(v["in_stock"] for v in variants)
             if price is None and child_prices:
                 price = min(child_prices)
@@ -621,7 +645,7 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         data: dict[str, Any] = {
             "store_code": store.code,
             "locale": store.locale,
-            "updated_at": iso_utc(updated_at) if updated_at else None,
+            "updated_at": _iso_utc(updated_at) if updated_at else None,
             "url": absolute_url(store, chunk.paths.get((product_id, sid))),
             "sku": sku,
             "name": _text(values.get("name")),
@@ -663,43 +687,54 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
 
     def _images(self, gallery: Sequence[_GalleryRow], base_image: Any, store: StoreView) -> list[str]:
         sid = store.store_id
-        # per gallery entry: the store view's row, else the store 0 row, else the main row
-        chosen: dict[int, _GalleryRow] = {}
-        for row in gallery:
-            current = chosen.get(row.value_id)
-            rank = 2 if row.store_id == sid and sid else 1 if row.store_id == 0 else 0
-            current_rank = -1 if current is None else (
-                2 if current.store_id == sid and sid else 1 if current.store_id == 0 else 0)
-            if rank > current_rank:
-                chosen[row.value_id] = row
-        disabled = {row.path for row in chosen.values() if row.disabled}
-        ordered = sorted(
-            (row for row in chosen.values() if not row.disabled),
-            key=lambda r: (r.position is None, r.position or 0, r.value_id),
-        )
         paths: list[str] = []
         base = _text(base_image)
-        if base and base != NO_IMAGE and base not in disabled:
-            paths.append(base)
-        for row in ordered:
-            if row.path not in paths:
-                paths.append(row.path)
-        return [store.media_url + "catalog/product" + (p if p.startswith("/") else "/" + p) for p in paths]
+        if not gallery:
+            if base and base != NO_IMAGE:
+                paths.append(base)
+        else:
+            # per gallery entry: the store view's row, else the store 0 row, else the main row
+            chosen: dict[int, tuple[int, _GalleryRow]] = {}
+            for row in gallery:
+                rank = 2 if row.store_id == sid and sid else 1 if row.store_id == 0 else 0
+                current = chosen.get(row.value_id)
+                if current is None or rank > current[0]:
+                    chosen[row.value_id] = (rank, row)
+            rows = [row for _, row in chosen.values()]
+            disabled = {row.path for row in rows if row.disabled}
+            ordered = sorted(
+                (row for row in rows if not row.disabled),
+                key=lambda r: (r.position is None, r.position or 0, r.value_id),
+            )
+            if base and base != NO_IMAGE and base not in disabled:
+                paths.append(base)
+            for row in ordered:
+                if row.path not in paths:
+                    paths.append(row.path)
+        prefix = store.media_url + "catalog/product"
+        return [prefix + (p if p.startswith("/") else "/" + p) for p in paths]
 
     def _variants(
-        self, chunk: ProductChunk, product_id: int, store: StoreView, resolved: dict[int, dict[str, Any]]
+        self, chunk: ProductChunk, product_id: int, store: StoreView, resolved: dict[int, dict[str, Any]],
+        with_prices: bool = True,
     ) -> tuple[list[dict[str, Any]], list[float]]:
-        """Return the enabled children in the store's website as variants, and their prices."""
+        """Return the enabled children in the store's website as variants, and (``with_prices``) their prices."""
         sid = store.store_id
-        super_attributes = sorted(
-            chunk.super_attributes.get(product_id, {}).values(), key=lambda s: (s.position, s.attribute_id)
-        )
-        by_id = {a.attribute_id: a for a in self.configurable_candidates}
+        website_id = store.website_id
+        by_id = self._configurable_by_id
+        # (attribute code, the option's label in this store view) of the configurable attributes, in order
+        plan = [
+            (attribute.code, self._super_label(sup, attribute, sid))
+            for sup in sorted(chunk.super_attributes.get(product_id, {}).values(),
+                              key=lambda s: (s.position, s.attribute_id))
+            if (attribute := by_id.get(sup.attribute_id)) is not None
+        ]
+        option_labels = self.option_labels
         outside = chunk.child_values
         variants: list[dict[str, Any]] = []
         prices: list[float] = []
-        for child in sorted(chunk.children.get(product_id, ()), key=lambda c: c.entity_id):
-            if store.website_id not in child.websites:
+        for child in chunk.children.get(product_id, ()):  # sorted by id when fetched
+            if website_id not in child.websites:
                 continue
             # children in the chunk were read with it; the others by the children's own queries
             own = resolved.get(child.entity_id)
@@ -708,24 +743,26 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
                     own = {}
                 else:
                     own = {code: outside.get(child.entity_id, code, sid)
-                           for code in ("status", "price", *(by_id[s.attribute_id].code
-                                                               for s in super_attributes if s.attribute_id in by_id))}
+                           for code in ("status", "price", *(code for code, _ in plan))}
             if _int(own.get("status")) != STATUS_ENABLED:
                 continue
             options: dict[str, str] = {}
-            for sup in super_attributes:
-                attribute = by_id.get(sup.attribute_id)
-                if attribute is None:
-                    continue
-                option_id = _int(own.get(attribute.code))
-                label = self.option_labels.get((option_id, sid)) if option_id is not None else None
-                if label is not None:
-                    options[self._super_label(sup, attribute, sid)] = label
-            child_price = _price(own.get("price"))
-            if child_price is not None:
-                prices.append(child_price)
+            for code, name in plan:
+                option_id = _int(own.get(code))
+                if option_id is not None:
+                    label = option_labels.get((option_id, sid))
+                    if label is not None:
+                        options[name] = label
+            if with_prices:
+                child_price = _price(own.get("price"))
+                if child_price is not None:
+                    prices.append(child_price)
             variants.append({"sku": child.sku, "options": options, "in_stock": child.in_stock})
         return variants, prices
+
+    @cached_property
+    def _configurable_by_id(self) -> dict[int, Attribute]:
+        return {a.attribute_id: a for a in self.configurable_candidates}
 
     def _super_label(self, sup: _SuperAttribute, attribute: Attribute, store_id: int) -> str:
         row = sup.labels.get(store_id) or sup.labels.get(0)
@@ -733,35 +770,55 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
             return row[1]
         return self.attribute_label(attribute, store_id)
 
+    @cached_property
+    def _attribute_plan(self) -> list[tuple[Attribute, str]]:
+        """Return (attribute, how its value is shown) of the ``attributes`` setting's attributes, in order."""
+        plan = []
+        for attribute in self.extra_attributes:
+            if attribute.has_option_labels:
+                kind = "multiselect" if attribute.frontend_input == "multiselect" else "select"
+            elif attribute.source_model in BOOLEAN_SOURCES or attribute.frontend_input == "boolean":
+                kind = "boolean"
+            else:
+                kind = "value"
+            plan.append((attribute, kind))
+        return plan
+
     def _attributes(
         self, values: dict[str, Any], store: StoreView, markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]], warnings: list[str]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         sid = store.store_id
         result: dict[str, Any] = {}
         labels: dict[str, str] = {}
-        for attribute in self.extra_attributes:
-            shown = self._attribute_value(attribute, values.get(attribute.code), store, markdown_cache, warnings)
+        for attribute, kind in self._attribute_plan:
+            code = attribute.code
+            value = values.get(code)
+            if value is None or value == "":
+                continue
+            if kind == "select":
+                option_id = _int(value)
+                shown: Any = None if option_id is None else self.option_labels.get((option_id, sid))
+            else:
+                shown = self._attribute_value(attribute, value, store, markdown_cache, warnings, kind)
             if shown is None or shown == [] or shown == "":
                 continue
-            result[attribute.code] = shown
-            labels[attribute.code] = self.attribute_label(attribute, sid)
+            result[code] = shown
+            labels[code] = self.attribute_label(attribute, sid)
         return result, labels
 
     def _attribute_value(
         self, attribute: Attribute, value: Any, store: StoreView, markdown_cache: dict[Any, tuple[str | None, tuple[str, ...]]],
-        warnings: list[str],
+        warnings: list[str], kind: str,
     ) -> str | list[str] | None:
-        if value is None or value == "":
-            return None
         sid = store.store_id
-        if attribute.has_option_labels:
-            if attribute.frontend_input == "multiselect":
-                option_ids = [int(p) for p in str(value).split(",") if p.strip().isdigit()]
-                option_ids.sort(key=lambda o: (self.option_order.get(o, 0), o))
-                return [label for o in option_ids if (label := self.option_labels.get((o, sid))) is not None]
+        if kind == "multiselect":
+            option_ids = [int(p) for p in str(value).split(",") if p.strip().isdigit()]
+            option_ids.sort(key=lambda o: (self.option_order.get(o, 0), o))
+            return [label for o in option_ids if (label := self.option_labels.get((o, sid))) is not None]
+        if kind == "select":
             option_id = _int(value)
             return None if option_id is None else self.option_labels.get((option_id, sid))
-        if attribute.source_model in BOOLEAN_SOURCES or attribute.frontend_input == "boolean":
+        if kind == "boolean":
             flag = _int(value)
             return None if flag is None else ("Yes" if flag else "No")
         if isinstance(value, Decimal | float):
@@ -784,21 +841,33 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         if html is None:
             return None
         raw = html if isinstance(html, str) else str(html)
-        store_dependent = "{{" in raw or '="/' in raw or "='/" in raw
-        key: Any = (raw, store.store_id) if store_dependent else raw
-        cached = cache.get(key)
+        # one lookup per call: the same str object is shared by every store view that falls back to
+        # it, so its hash is computed once and a store-independent text is scanned once per chunk
+        cached = cache.get(raw)
         if cached is None:
-            cached = self._convert(raw, store, cache, field)
-            cache[key] = cached
+            if "{{" in raw or '="/' in raw or "='/" in raw:
+                cached = cache[raw] = _STORE_DEPENDENT
+            else:
+                cached = cache[raw] = self._convert(raw, store, None, field)
+        if cached is _STORE_DEPENDENT:
+            key = (raw, store.store_id)
+            cached = cache.get(key)
+            if cached is None:
+                cached = cache[key] = self._convert(raw, store, cache, field)
         if cached[1] and problems is not None:
             problems.extend(cached[1])
         return cached[0]
 
-    def _convert(self, raw: str, store: StoreView, cache: dict[Any, tuple[str | None, tuple[str, ...]]],
+    def _convert(self, raw: str, store: StoreView, cache: dict[Any, tuple[str | None, tuple[str, ...]]] | None,
                  field: str) -> tuple[str | None, tuple[str, ...]]:
+        """Convert one text for a store view; ``cache`` (store-dependent texts) shares equal renderings."""
         text = decode_text(raw, field)
-        if text is None or not text.strip():
+        if not text or text.isspace():
             return None, ()
+        if cache is None:
+            if text is raw:  # decoding changed nothing: no directive, no root-relative link (see _markdown)
+                return html_to_markdown(text) or None, ()
+            cache = {}
         found: list[str] = []
         if "{{" in text:
             text, found = render_directives_with_problems(text, self.directive_context(store))
@@ -821,26 +890,23 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         return context
 
 
-_STRING_LISTS = frozenset({"categories", "category_paths", "images"})
+_STORE_DEPENDENT: tuple[str | None, tuple[str, ...]] = (None, ())
+"""Cache mark of a text whose rendering depends on the store view (directives, root-relative links)."""
 
 
 def _size_bound(data: dict[str, Any]) -> int:
     """Return an upper bound of the item's canonical JSON size in bytes (cheap; the exact check runs only above the limit).
 
     A character of a string takes at most 6 bytes in JSON (a ``\\uXXXX`` escape; UTF-8 needs at most
-    4); any other value takes at most 6 bytes per character of its ``repr``; keys and the item
-    envelope fit in the fixed allowance.
+    4). Any other value (a number, a list, a dict) takes at most 6 bytes per character of its
+    ``repr``, which quotes every string and spends at least as much on separators as JSON does.
+    Keys and the item envelope fit in the fixed allowance.
     """
     chars = 0
-    for key, value in data.items():
-        if isinstance(value, str):
+    for value in data.values():
+        if value.__class__ is str:
             chars += len(value)
-        elif key in _STRING_LISTS:
-            chars += sum(map(len, value)) + 4 * len(value)
-        elif key == "variants":
-            for variant in value:
-                chars += len(variant["sku"]) + 48 + sum(len(k) + len(v) + 6 for k, v in variant["options"].items())
-        elif value:
+        elif value is not None and value is not True and value is not False:
             chars += len(repr(value))
     return 6 * chars + 64 * len(data) + 4096
 
