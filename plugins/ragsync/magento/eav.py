@@ -237,30 +237,39 @@ class EavValues:
         return dict(result)
 
     def resolve_all(self, store_ids: Iterable[int]) -> dict[int, dict[int, dict[str, Any]]]:
-        """Return {store_id: {entity_id: {code: value}}} for several store views in one pass over the rows."""
+        """Return {store_id: {entity_id: {code: value}}} for several store views in one pass over the rows.
+
+        The result is read-only: an entity without store rows in a store view shares its dict of
+        default values with the other store views (no copy per store view).
+        """
         by_id: dict[int, str] = {a.attribute_id: code for code, a in self.attributes.items()}
         global_ids = {a.attribute_id for a in self.attributes.values() if a.is_global == 1}
         stores = list(dict.fromkeys(store_ids))
-        defaults: dict[int, dict[str, Any]] = defaultdict(dict)
-        overrides: dict[int, dict[int, dict[str, Any]]] = {s: defaultdict(dict) for s in stores if s}
+        defaults: dict[int, dict[str, Any]] = {}
+        overrides: dict[int, dict[int, dict[str, Any]]] = {s: {} for s in stores if s}
         for (entity_id, aid, sid), value in self.rows.items():
             if sid == 0:
-                defaults[entity_id][by_id[aid]] = value
+                target = defaults.get(entity_id)
+                if target is None:
+                    target = defaults[entity_id] = {}
             elif sid in overrides and aid not in global_ids:
-                overrides[sid][entity_id][by_id[aid]] = value
+                own = overrides[sid]
+                target = own.get(entity_id)
+                if target is None:
+                    target = own[entity_id] = {}
+            else:
+                continue
+            target[by_id[aid]] = value
         result: dict[int, dict[int, dict[str, Any]]] = {}
         for store_id in stores:
             own = overrides.get(store_id)
             if not own:
-                result[store_id] = {e: dict(v) for e, v in defaults.items()}
+                result[store_id] = defaults
                 continue
-            merged = {e: dict(v) for e, v in defaults.items()}
+            merged = dict(defaults)
             for entity_id, values in own.items():
-                target = merged.get(entity_id)
-                if target is None:
-                    merged[entity_id] = dict(values)
-                else:
-                    target.update(values)
+                base = defaults.get(entity_id)
+                merged[entity_id] = values if base is None else {**base, **values}
             result[store_id] = merged
         return result
 
@@ -362,7 +371,13 @@ def load_values(
     rows, invalid = values.rows, values.invalid
     for table, table_attrs in value_tables(attrs.values(), entity_table).items():
         sql, params = value_query(ctx, entity_table, table, table_attrs, selection, stores, now)
-        for entity_id, attribute_id, store_id, value in ctx.db.query(sql, params):
+        found = ctx.db.query(sql, params)
+        if filter_ids is None and not any(a.attribute_id in text_ids or a.attribute_id in global_ids
+                                          for a in table_attrs):
+            rows.update({(entity_id, attribute_id, store_id): value
+                         for entity_id, attribute_id, store_id, value in found})
+            continue
+        for entity_id, attribute_id, store_id, value in found:
             if filter_ids is not None and entity_id not in filter_ids:
                 continue
             if store_id and attribute_id in global_ids:
