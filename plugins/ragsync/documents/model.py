@@ -38,6 +38,31 @@ def content_hash(entity_type: str, entity_id: str, store_id: int, action: str, d
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
+_UNHASHED_KEY = "updated_at"
+assert UNHASHED_DATA_KEYS == {_UNHASHED_KEY}, "_data_json assumes one unhashed key"
+
+
+def _data_json(data: dict[str, Any] | None) -> tuple[str, str]:
+    """Return the canonical JSON of ``data`` and of ``data`` without its unhashed key, with one serialization.
+
+    Canonical JSON sorts keys, so the unhashed key's member sits between the members of the keys
+    before it and those after it: both texts are made of the same two halves.
+    """
+    if data is None:
+        return "null", "null"
+    if _UNHASHED_KEY not in data:
+        text = canonical_json(data)
+        return text, text
+    if not all(isinstance(key, str) for key in data):
+        return canonical_json(data), canonical_json({k: v for k, v in data.items() if k != _UNHASHED_KEY})
+    before = canonical_json({k: v for k, v in data.items() if k < _UNHASHED_KEY})[1:-1]
+    after = canonical_json({k: v for k, v in data.items() if k > _UNHASHED_KEY})[1:-1]
+    member = f"{canonical_json(_UNHASHED_KEY)}:{canonical_json(data[_UNHASHED_KEY])}"
+    hashed = ",".join(part for part in (before, after) if part)
+    full = ",".join(part for part in (before, member, after) if part)
+    return f"{{{full}}}", f"{{{hashed}}}"
+
+
 @dataclass(frozen=True)
 class Document:
     """One entity in one store view: a save with data, or a delete with ``data=None``."""
@@ -71,8 +96,9 @@ class Document:
 
     @property
     def hash(self) -> str:
-        """Return the content hash (see :func:`content_hash`)."""
-        return content_hash(self.type, self.id, self.store_id, self.action, self.data)
+        """Return the content hash (see :func:`content_hash`), computed once with :meth:`seal`."""
+        sealed = self.__dict__.get("_sealed")
+        return (sealed or self.seal())[0]
 
     def item(self) -> dict[str, Any]:
         """Return the seed's item form: type, id, action, store_id, timestamp, hash, data."""
@@ -88,7 +114,26 @@ class Document:
 
     def item_json(self) -> str:
         """Return the item form as canonical JSON (what the queue stores and the batch embeds)."""
-        return canonical_json(self.item())
+        sealed = self.__dict__.get("_sealed")
+        return (sealed or self.seal())[1]
+
+    def seal(self) -> tuple[str, str]:
+        """Compute the hash and the item JSON once, with one serialization of ``data``, and keep them.
+
+        A document's ``data`` must not change once it is sealed (readers build it whole before the
+        document, and nothing changes it after). Sealed documents carry both texts when pickled, so
+        a reader's worker process can do this work for the process that queues them.
+        """
+        data_json, hashed_json = _data_json(self.data)
+        head = f'{{"action":{canonical_json(self.action)},"data":'
+        tail_id = f'"id":{canonical_json(self.id)},"store_id":{canonical_json(self.store_id)}'
+        payload = f'{head}{hashed_json},{tail_id},"type":{canonical_json(self.type)}}}'
+        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        item = (f'{head}{data_json},"hash":"{digest}",{tail_id},'
+                f'"timestamp":{canonical_json(iso_utc(self.timestamp))},"type":{canonical_json(self.type)}}}')
+        sealed = (digest, item)
+        object.__setattr__(self, "_sealed", sealed)
+        return sealed
 
 
 @dataclass(frozen=True)

@@ -253,10 +253,10 @@ class EavValues:
                 if target is None:
                     target = defaults[entity_id] = {}
             elif sid in overrides and aid not in global_ids:
-                own = overrides[sid]
-                target = own.get(entity_id)
+                per_store = overrides[sid]
+                target = per_store.get(entity_id)
                 if target is None:
-                    target = own[entity_id] = {}
+                    target = per_store[entity_id] = {}
             else:
                 continue
             target[by_id[aid]] = value
