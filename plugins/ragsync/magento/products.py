@@ -890,8 +890,9 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         return context
 
 
-_STORE_DEPENDENT: tuple[str | None, tuple[str, ...]] = (None, ())
-"""Cache mark of a text whose rendering depends on the store view (directives, root-relative links)."""
+_STORE_DEPENDENT: tuple[str | None, tuple[str, ...]] = (None, ("store-dependent",))
+"""Cache mark of a text whose rendering depends on the store view (directives, root-relative links);
+compared by identity, and unlike any result of ``_convert``."""
 
 
 def _size_bound(data: dict[str, Any]) -> int:
