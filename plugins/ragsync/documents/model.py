@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +20,23 @@ ACTIONS = ("save", "delete")
 UNHASHED_DATA_KEYS = frozenset({"updated_at"})
 
 
+# json.dumps builds a new encoder on every call with these arguments; one is enough.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
     """Serialize ``value`` as canonical JSON: sorted keys, compact separators, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
+
+
+def _scalar_json(value: Any) -> str:
+    """Return canonical JSON of a str or an int quickly (anything else as :func:`canonical_json`)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return str(value)
+    return canonical_json(value)
 
 
 def iso_utc(moment: datetime) -> str:
@@ -53,12 +68,13 @@ def _data_json(data: dict[str, Any] | None) -> tuple[str, str]:
     if _UNHASHED_KEY not in data:
         text = canonical_json(data)
         return text, text
-    if not all(isinstance(key, str) for key in data):
+    try:
+        before = canonical_json({k: v for k, v in data.items() if k < _UNHASHED_KEY})[1:-1]
+        after = canonical_json({k: v for k, v in data.items() if k > _UNHASHED_KEY})[1:-1]
+    except TypeError:  # a key that is not a str (it cannot be compared with one)
         return canonical_json(data), canonical_json({k: v for k, v in data.items() if k != _UNHASHED_KEY})
-    before = canonical_json({k: v for k, v in data.items() if k < _UNHASHED_KEY})[1:-1]
-    after = canonical_json({k: v for k, v in data.items() if k > _UNHASHED_KEY})[1:-1]
-    member = f"{canonical_json(_UNHASHED_KEY)}:{canonical_json(data[_UNHASHED_KEY])}"
-    hashed = ",".join(part for part in (before, after) if part)
+    member = f'"{_UNHASHED_KEY}":{canonical_json(data[_UNHASHED_KEY])}'
+    hashed = f"{before},{after}" if before and after else before or after
     full = ",".join(part for part in (before, member, after) if part)
     return f"{{{full}}}", f"{{{hashed}}}"
 
@@ -125,12 +141,13 @@ class Document:
         a reader's worker process can do this work for the process that queues them.
         """
         data_json, hashed_json = _data_json(self.data)
-        head = f'{{"action":{canonical_json(self.action)},"data":'
-        tail_id = f'"id":{canonical_json(self.id)},"store_id":{canonical_json(self.store_id)}'
-        payload = f'{head}{hashed_json},{tail_id},"type":{canonical_json(self.type)}}}'
+        head = f'{{"action":{_scalar_json(self.action)},"data":'
+        tail_id = f'"id":{_scalar_json(self.id)},"store_id":{_scalar_json(self.store_id)}'
+        kind = _scalar_json(self.type)
+        payload = f'{head}{hashed_json},{tail_id},"type":{kind}}}'
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         item = (f'{head}{data_json},"hash":"{digest}",{tail_id},'
-                f'"timestamp":{canonical_json(iso_utc(self.timestamp))},"type":{canonical_json(self.type)}}}')
+                f'"timestamp":{_scalar_json(iso_utc(self.timestamp))},"type":{kind}}}')
         sealed = (digest, item)
         object.__setattr__(self, "_sealed", sealed)
         return sealed

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import MySQLdb
+from MySQLdb.times import format_TIMESTAMP
 
 from ragsync.db import Database
 from ragsync.documents.model import Document
@@ -286,7 +287,8 @@ class QueueRepository:
         keys = list(latest)
         ledger = self.ledger.lookup(keys)
         inflight = self._inflight(keys)
-        now = self.clock.now()
+        # the SQL text of the time, once per chunk (mysqlclient would format it three times per row)
+        now = format_TIMESTAMP(self.clock.now())
         params: list[tuple[Any, ...]] = []
         bodies: dict[Key, str] = {}
         for key, document in latest.items():
