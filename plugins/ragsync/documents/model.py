@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 ENTITY_TYPES = ("product", "category", "cms_page", "cms_block", "promotion")
