@@ -57,26 +57,29 @@ _UNHASHED_KEY = "updated_at"
 assert UNHASHED_DATA_KEYS == {_UNHASHED_KEY}, "_data_json assumes one unhashed key"
 
 
-def _data_json(data: dict[str, Any] | None) -> tuple[str, str]:
-    """Return the canonical JSON of ``data`` and of ``data`` without its unhashed key, with one serialization.
+def _data_pieces(data: dict[str, Any] | None) -> tuple[str, str, str]:
+    """Return (before, member, after): the canonical JSON of ``data`` cut around its unhashed member.
 
-    Canonical JSON sorts keys, so the unhashed key's member sits between the members of the keys
-    before it and those after it: both texts are made of the same two halves.
+    Canonical JSON sorts keys, so the unhashed key's member (``"updated_at":...``, "" when absent)
+    sits between the members of the keys before it and those after it. The JSON of ``data`` is
+    the three joined, the hashed JSON the two others: one serialization serves both. ``None``
+    gives ("null", "", "") (the caller joins pieces with :func:`_join_object`).
     """
     if data is None:
-        return "null", "null"
+        return "null", "", ""
     if _UNHASHED_KEY not in data:
-        text = canonical_json(data)
-        return text, text
-    try:
-        before = canonical_json({k: v for k, v in data.items() if k < _UNHASHED_KEY})[1:-1]
-        after = canonical_json({k: v for k, v in data.items() if k > _UNHASHED_KEY})[1:-1]
-    except TypeError:  # a key that is not a str (it cannot be compared with one)
-        return canonical_json(data), canonical_json({k: v for k, v in data.items() if k != _UNHASHED_KEY})
-    member = f'"{_UNHASHED_KEY}":{canonical_json(data[_UNHASHED_KEY])}'
-    hashed = f"{before},{after}" if before and after else before or after
-    full = ",".join(part for part in (before, member, after) if part)
-    return f"{{{full}}}", f"{{{hashed}}}"
+        return canonical_json(data)[1:-1], "", ""
+    # a key that is not a str raises TypeError here, as sorting it among str keys does in json
+    before = canonical_json({k: v for k, v in data.items() if k < _UNHASHED_KEY})[1:-1]
+    after = canonical_json({k: v for k, v in data.items() if k > _UNHASHED_KEY})[1:-1]
+    return before, f'"{_UNHASHED_KEY}":{canonical_json(data[_UNHASHED_KEY])}', after
+
+
+def _join_object(data: dict[str, Any] | None, *parts: str) -> str:
+    """Return the JSON object made of the non-empty member lists ``parts`` ("null" when data is None)."""
+    if data is None:
+        return "null"
+    return "{" + ",".join([part for part in parts if part]) + "}"
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,16 @@ class Document:
 
     @property
     def hash(self) -> str:
-        """Return the content hash (see :func:`content_hash`), computed once with :meth:`seal`."""
-        sealed = self.__dict__.get("_sealed")
-        return (sealed or self.seal())[0]
+        """Return the content hash (see :func:`content_hash`), computed once."""
+        digest = self.__dict__.get("_hash")
+        if digest is None:
+            before, member, after = self._pieces()
+            payload = (f'{{"action":{_scalar_json(self.action)},"data":{_join_object(self.data, before, after)},'
+                       f'"id":{_scalar_json(self.id)},"store_id":{_scalar_json(self.store_id)},'
+                       f'"type":{_scalar_json(self.type)}}}')
+            digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_hash", digest)
+        return digest
 
     def item(self) -> dict[str, Any]:
         """Return the seed's item form: type, id, action, store_id, timestamp, hash, data."""
@@ -129,28 +139,27 @@ class Document:
         }
 
     def item_json(self) -> str:
-        """Return the item form as canonical JSON (what the queue stores and the batch embeds)."""
-        sealed = self.__dict__.get("_sealed")
-        return (sealed or self.seal())[1]
+        """Return the item form as canonical JSON (what the queue stores and the batch embeds), computed once."""
+        text = self.__dict__.get("_item_json")
+        if text is None:
+            digest = self.hash
+            text = (f'{{"action":{_scalar_json(self.action)},"data":{_join_object(self.data, *self._pieces())},'
+                    f'"hash":"{digest}","id":{_scalar_json(self.id)},"store_id":{_scalar_json(self.store_id)},'
+                    f'"timestamp":{_scalar_json(iso_utc(self.timestamp))},"type":{_scalar_json(self.type)}}}')
+            object.__setattr__(self, "_item_json", text)
+        return text
 
-    def seal(self) -> tuple[str, str]:
-        """Compute the hash and the item JSON once, with one serialization of ``data``, and keep them.
+    def _pieces(self) -> tuple[str, str, str]:
+        """Return :func:`_data_pieces` of ``data``, serialized once for the hash and the item JSON.
 
-        A document's ``data`` must not change once it is sealed (readers build it whole before the
-        document, and nothing changes it after). Sealed documents carry both texts when pickled, so
-        a reader's worker process can do this work for the process that queues them.
+        ``data`` must not change once the hash or the item JSON has been read (readers build it
+        whole before the document, and nothing changes it after).
         """
-        data_json, hashed_json = _data_json(self.data)
-        head = f'{{"action":{_scalar_json(self.action)},"data":'
-        tail_id = f'"id":{_scalar_json(self.id)},"store_id":{_scalar_json(self.store_id)}'
-        kind = _scalar_json(self.type)
-        payload = f'{head}{hashed_json},{tail_id},"type":{kind}}}'
-        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-        item = (f'{head}{data_json},"hash":"{digest}",{tail_id},'
-                f'"timestamp":{_scalar_json(iso_utc(self.timestamp))},"type":{kind}}}')
-        sealed = (digest, item)
-        object.__setattr__(self, "_sealed", sealed)
-        return sealed
+        pieces = self.__dict__.get("_data_pieces")
+        if pieces is None:
+            pieces = _data_pieces(self.data)
+            object.__setattr__(self, "_data_pieces", pieces)
+        return pieces
 
 
 @dataclass(frozen=True)

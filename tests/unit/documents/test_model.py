@@ -46,9 +46,10 @@ def test_the_capture_time_is_not_hashed_but_is_in_the_item() -> None:
     assert '"updated_at":"2026-02-01T00:00:00Z"' in later.item_json()
 
 
-def test_a_sealed_document_carries_its_texts_through_pickle() -> None:
+def test_the_texts_are_computed_once_and_travel_with_a_pickled_document() -> None:
     doc = Document("category", "5", 2, "save", {"name": "Gear", "updated_at": None})
-    sealed = doc.seal()
+    texts = (doc.hash, doc.item_json())
+    doc.data["name"] = "changed after use"  # not allowed; shows the texts are kept, not recomputed
+    assert (doc.hash, doc.item_json()) == texts
     copy = pickle.loads(pickle.dumps(doc))
-    assert copy.__dict__["_sealed"] == sealed
-    assert copy == doc and (copy.hash, copy.item_json()) == sealed == _reference(doc)
+    assert (copy.hash, copy.item_json()) == texts and copy.__dict__["_item_json"] == texts[1]
