@@ -29,6 +29,7 @@ lint: bootstrap
 
 bench: bootstrap
 	@$(WITH_MYSQL) $(PY) bench/extract.py --products 100000
+	@$(WITH_MYSQL) $(PY) bench/sync.py --products 100000
 	@$(WITH_MYSQL) $(PY) bench/deliver.py
 
 airflow: bootstrap
