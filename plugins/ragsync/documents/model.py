@@ -54,7 +54,7 @@ def content_hash(entity_type: str, entity_id: str, store_id: int, action: str, d
 
 
 _UNHASHED_KEY = "updated_at"
-assert UNHASHED_DATA_KEYS == {_UNHASHED_KEY}, "_data_json assumes one unhashed key"
+assert UNHASHED_DATA_KEYS == {_UNHASHED_KEY}, "_data_pieces assumes one unhashed key"
 
 
 def _data_pieces(data: dict[str, Any] | None) -> tuple[str, str, str]:
