@@ -28,7 +28,7 @@ lint: bootstrap
 	@$(VENV)/bin/mypy
 
 bench: bootstrap
-	@$(WITH_MYSQL) $(PY) bench/extract.py --products 100000
+	@$(WITH_MYSQL) $(PY) bench/extract.py --products 100000 --keep
 	@$(WITH_MYSQL) $(PY) bench/sync.py --products 100000
 	@$(WITH_MYSQL) $(PY) bench/deliver.py
 

@@ -3,9 +3,10 @@
 Run ``.venv/bin/python bench/sync.py [--products 100000] [--keep]``.
 
 It uses the MySQL server in RAGSYNC_MYSQL_URL (default mysql://root@127.0.0.1:3306/), the same
-generated shop as ``bench/extract.py`` (``ragsync_bench_products_<N>``, reused with ``--keep``)
-and a fresh ragsync database of its own, and runs ``SyncService.sync("product")`` for the store
-views ``default`` and ``fr`` twice, as the full-sync DAG's task does:
+generated shop as ``bench/extract.py`` (``ragsync_bench_products_<N>``, reused when it exists and
+dropped afterwards unless ``--keep``) and a fresh ragsync database of its own, and runs
+``SyncService.sync("product")`` for the store views ``default`` and ``fr`` twice, as the
+full-sync DAG's task does:
 
 * **first**: an empty queue and ledger, so every save is queued (the bodies written to MySQL);
 * **again**: the same sync with nothing changed and nothing delivered yet, so every save is found
@@ -61,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
-    parser.add_argument("--keep", action="store_true", help="keep (and reuse) the generated shop")
+    parser.add_argument("--keep", action="store_true", help="keep the shop afterwards (an existing one is always reused)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     server = _server_params()
-    shop, generated = ensure_shop(server, args.products, reuse=args.keep)
+    shop, generated = ensure_shop(server, args.products, reuse=True)
     if generated is not None:
         run_worker("extract", shop, 1000)  # let the server settle after the bulk load
     with Database(server.with_database("")) as admin:
