@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-WITH_MYSQL := $(PY) -m ragsync.demo.mysql_server run --
+WITH_MYSQL := $(PY) -m ragsync_dev.demo.mysql_server run --
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
@@ -17,7 +17,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	@$(WITH_MYSQL) $(PY) -m ragsync.demo.run
+	@$(WITH_MYSQL) $(PY) -m ragsync_dev.demo.run
 
 test:
 	@scripts/bootstrap.sh --browser

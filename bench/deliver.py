@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 
 import requests  # noqa: E402
 
@@ -37,7 +38,7 @@ from ragsync.delivery.batching import build_body, new_batch_id  # noqa: E402
 from ragsync.delivery.hook import RagWebhookHook  # noqa: E402
 from ragsync.documents.model import Document  # noqa: E402
 from ragsync.pipeline.deliver import deliver  # noqa: E402
-from ragsync.receiver import ReferenceReceiver  # noqa: E402
+from ragsync_dev.receiver import ReferenceReceiver  # noqa: E402
 from ragsync.settings import QueueSettings, Settings  # noqa: E402
 from ragsync.signing import signed_headers  # noqa: E402
 from ragsync.state.migrations import upgrade  # noqa: E402
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true", help="run the receiver in this process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    for name in ("ragsync", "ragsync.receiver.server"):
+    for name in ("ragsync", "ragsync_dev.receiver.server"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     server = DbParams.from_url(os.environ.get("RAGSYNC_MYSQL_URL") or "mysql://root@127.0.0.1:3306/")

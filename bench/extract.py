@@ -3,7 +3,7 @@
 Run ``.venv/bin/python bench/extract.py [--products 100000] [--compare-sizes] [--keep]``.
 
 It uses the MySQL server in RAGSYNC_MYSQL_URL (default mysql://root@127.0.0.1:3306/), generates
-the demo shop (``ragsync.demo.shop``) into its own database ``ragsync_bench_products_<N>``, and
+the demo shop (``ragsync_dev.demo.shop``) into its own database ``ragsync_bench_products_<N>``, and
 measures in separate subprocesses, so that each figure is the process's own:
 
 * **extract**: ``ProductReader.read_all()`` over every product for two store views (``default``
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 
 from ragsync.db import Database, DbParams  # noqa: E402
 from ragsync.magento.base import PARALLEL_MIN_CHUNKS  # noqa: E402
@@ -82,7 +83,7 @@ def _peak_rss_mb() -> float:
 # --- shop ------------------------------------------------------------------------------------------
 def ensure_shop(params: DbParams, products: int, reuse: bool) -> tuple[DbParams, float | None]:
     """Create the bench database with a generated shop (reused when ``reuse`` and it is complete)."""
-    from ragsync.demo.shop import build_demo_database
+    from ragsync_dev.demo.shop import build_demo_database
 
     name = _database_name(products)
     db_params = params.with_database(name)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from extract import STORES, _server_params, drop_shop, ensure_shop, run_worker  # noqa: E402

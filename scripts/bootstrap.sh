@@ -57,14 +57,14 @@ else
 fi
 
 # --- virtualenv with the pinned packages ------------------------------------------------
-stamp_want=$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+stamp_want=$(cat requirements.txt constraints.txt pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-16)
 stamp_file=.venv/.ragsync-stamp
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]; then
   say "creating the virtualenv .venv with the pinned packages (about 2 minutes the first time)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements.txt -c constraints.txt
-  .venv/bin/pip install -q --no-deps -e .
+  .venv/bin/pip install -q --no-deps -e . -e ./dev
   echo "$stamp_want" > "$stamp_file"
 fi
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command behind `make test`: lint, types, then the whole suite against the server
-# in RAGSYNC_MYSQL_URL (set by ragsync.demo.mysql_server).
+# in RAGSYNC_MYSQL_URL (set by ragsync_dev.demo.mysql_server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

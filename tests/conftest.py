@@ -1,6 +1,6 @@
 """Shared fixtures: a real MySQL/MariaDB server, fresh databases per test run, Airflow settings.
 
-``make test`` runs pytest under ``ragsync.demo.mysql_server`` which sets RAGSYNC_MYSQL_URL
+``make test`` runs pytest under ``ragsync_dev.demo.mysql_server`` which sets RAGSYNC_MYSQL_URL
 (the machine's server, a given one, or a private MariaDB). Every database created here has a
 name unique to this run and is dropped at the end.
 """

@@ -15,8 +15,8 @@ import pytest
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync.db import Database
-from ragsync.demo.airflow_env import connection_environment, variable_environment
-from ragsync.demo.shop import build_demo_database, manifest
+from ragsync_dev.demo.airflow_env import connection_environment, variable_environment
+from ragsync_dev.demo.shop import build_demo_database, manifest
 
 RAGSYNC = str(Path(sys.executable).parent / "ragsync")
 KNOWN = manifest()

@@ -26,8 +26,8 @@ from ragsync.dashboard.database import (
     open_database,
 )
 from ragsync.db import Database, DbParams
-from ragsync.demo.airflow_env import mysql_connection
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.demo.airflow_env import mysql_connection
+from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.state import queue as queue_module
 from ragsync.state.audit import AuditEntry, AuditLog
 from ragsync.state.clock import SystemClock

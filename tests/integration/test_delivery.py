@@ -16,7 +16,7 @@ from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.settings import BreakerSettings, QueueSettings, Settings
 from ragsync.signing import sign_body, signed_headers
 from ragsync.state.audit import AuditLog

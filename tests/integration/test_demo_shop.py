@@ -14,7 +14,7 @@ import pytest
 
 from fixtures.shop import SHOP_NOW, SHOP_PRODUCTS
 from ragsync.db import Database
-from ragsync.demo.shop import (
+from ragsync_dev.demo.shop import (
     FIRST_BULK_PRODUCT_ID,
     ShopManifest,
     ShopSummary,
@@ -22,7 +22,7 @@ from ragsync.demo.shop import (
     main,
     manifest,
 )
-from ragsync.demo.shop_content import WIDGET_BLOCK
+from ragsync_dev.demo.shop_content import WIDGET_BLOCK
 
 TODAY = SHOP_NOW.date()
 DAY = timedelta(days=1)
@@ -593,8 +593,8 @@ def test_bigger_shops_keep_the_manifest_and_the_product_mix(make_shop, shop_mani
 
 
 def test_a_failed_generation_leaves_no_half_written_products(db_factory, monkeypatch) -> None:
-    from ragsync.demo import shop
-    from ragsync.demo.schema import create_magento_schema
+    from ragsync_dev.demo import shop
+    from ragsync_dev.demo.schema import create_magento_schema
 
     db = db_factory("shopfail")
     create_magento_schema(db)
@@ -613,8 +613,8 @@ def test_a_failed_generation_leaves_no_half_written_products(db_factory, monkeyp
 def test_a_write_error_reaches_the_caller(db_factory, monkeypatch) -> None:
     import MySQLdb
 
-    from ragsync.demo import shop
-    from ragsync.demo.schema import create_magento_schema
+    from ragsync_dev.demo import shop
+    from ragsync_dev.demo.schema import create_magento_schema
 
     db = db_factory("shopdup")
     create_magento_schema(db)

@@ -14,7 +14,7 @@ from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.settings import QueueSettings, Settings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import ManualClock

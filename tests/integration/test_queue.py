@@ -14,7 +14,7 @@ from ragsync.db import Database
 from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.pipeline.deliver import DeliverResult, deliver
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.settings import QueueSettings, Settings
 from ragsync.state.clock import ManualClock
 from ragsync.state.queue import QueueRepository

@@ -21,7 +21,7 @@ from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT, post_signed, sig
 from fixtures.tls import self_signed
 from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.receiver import ReferenceReceiver
 
 CONTROL = {"X-Control-Token": RECEIVER_SECRET}
 
@@ -140,7 +140,7 @@ def test_the_log_names_the_request_but_never_the_signature_or_body(
     payload = batch(item("1", secret_note="do-not-log-me"), item("2"), batch_id="mag-20260102103000-0badc0de")
     body = json.dumps(payload).encode()
     headers = signed_request_headers(body)
-    with caplog.at_level(logging.INFO, logger="ragsync.receiver"):
+    with caplog.at_level(logging.INFO, logger="ragsync_dev.receiver"):
         assert requests.post(receiver.url, data=body, headers=headers, timeout=10).status_code == 200
         requests.post(receiver.url, data=body, headers={**headers, "X-Tenant-ID": "x"}, timeout=10)
     assert "200 kind=batch items=2 batch_id=mag-20260102103000-0badc0de" in caplog.text
@@ -572,7 +572,7 @@ def _cli_env(**extra: str) -> dict[str, str]:
 
 
 def test_the_cli_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
-    for command in ([sys.executable, "-m", "ragsync.receiver.server"],
+    for command in ([sys.executable, "-m", "ragsync_dev.receiver.server"],
                     [str(Path(sys.executable).with_name("ragsync-receiver"))]):
         done = subprocess.run([*command, "--port", "0", "--db", str(tmp_path / "r.sqlite")], env=_cli_env(),
                               capture_output=True, text=True, timeout=60)
@@ -582,9 +582,9 @@ def test_the_cli_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
 
 
 def _start_cli(db: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m ragsync.receiver.server`` on a free port; return the process and the URL it announced."""
+    """Start ``python -m ragsync_dev.receiver.server`` on a free port; return the process and the URL it announced."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ragsync.receiver.server", "--host", "127.0.0.1", "--port", "0", "--db", str(db),
+        [sys.executable, "-m", "ragsync_dev.receiver.server", "--host", "127.0.0.1", "--port", "0", "--db", str(db),
          "--tenant", RECEIVER_TENANT, *options],
         env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
@@ -624,7 +624,7 @@ def test_the_cli_serves_signed_requests(tmp_path: Path) -> None:
 def test_the_cli_serves_https_with_a_certificate(tmp_path: Path) -> None:
     cert_path, key_path = self_signed(tmp_path)
     only_cert = subprocess.run(
-        [sys.executable, "-m", "ragsync.receiver.server", "--port", "0", "--tls-cert", str(cert_path)],
+        [sys.executable, "-m", "ragsync_dev.receiver.server", "--port", "0", "--tls-cert", str(cert_path)],
         env=_cli_env(RAGSYNC_RECEIVER_SECRET=RECEIVER_SECRET), capture_output=True, text=True, timeout=60)
     assert only_cert.returncode == 2 and "give both --tls-cert and --tls-key" in only_cert.stderr
     process, url = _start_cli(tmp_path / "tls.sqlite", "--tls-cert", str(cert_path), "--tls-key", str(key_path))

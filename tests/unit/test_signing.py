@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ragsync.receiver import verify_signature as reexported_verify_signature
+from ragsync_dev.receiver import verify_signature as reexported_verify_signature
 from ragsync.signing import (
     SIGNATURE_HEADER,
     sign_body,

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ragsync.demo.standalone import with_interpreter_on_path
+from ragsync_dev.demo.standalone import with_interpreter_on_path
 
 
 def test_the_interpreters_bin_directory_comes_first_on_path() -> None:

@@ -1,4 +1,4 @@
-"""The RAG Sync FastAPI app that Airflow's API server mounts at ``/ragsync`` (see ``plugins/ragsync_plugin.py``).
+"""The RAG Sync FastAPI app that Airflow's API server mounts at ``/ragsync`` (see ``ragsync.plugin``).
 
 Pages: ``/`` (dashboard), ``/queue``, ``/queue/{id}``, ``/log``; JSON API under ``/api``; the
 pages' CSS and JS under ``/static``. Every route needs a signed-in Airflow user; no OpenAPI or

@@ -1,6 +1,6 @@
 """CategoryReader on the demo shop (real MariaDB): categories as per-store-view documents.
 
-Expected documents are written out by hand from the shop's category tree (``ragsync.demo.shop``):
+Expected documents are written out by hand from the shop's category tree (``ragsync_dev.demo.shop``):
 root 2 "Default Category" for store views 1 default and 2 fr (French names and URL keys), root 3
 "Outlet Root" for store view 3 outlet; ids from ``CATEGORY_IDS``; ``updated_at`` of category N is
 ``SHOP_NOW - (60 + 37 N mod 1380) minutes``; URL rewrites ``<url_path>.html`` per store view.
@@ -14,8 +14,8 @@ from typing import Any
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
-from ragsync.demo.shop import ShopManifest
+from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
+from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document
 from ragsync.magento.categories import QUERIES_PER_CHUNK, CategoryReader
 from ragsync.magento.context import MagentoContext

@@ -1,7 +1,7 @@
 """CmsPageReader and CmsBlockReader on the demo shop (real MariaDB).
 
 Expected documents are written out by hand from the shop's pages and blocks
-(``ragsync.demo.shop_content.CMS_PAGES`` / ``CMS_BLOCKS``): store views 1 default
+(``ragsync_dev.demo.shop_content.CMS_PAGES`` / ``CMS_BLOCKS``): store views 1 default
 (``https://magento.test/``), 2 fr (``https://magento.test/fr/``), 3 outlet
 (``https://outlet.magento.test/``, store name "Demo Outlet" at website scope); ``update_time`` of
 page or block N is ``SHOP_NOW - (60 + 37 N mod 1380) minutes``; pages have ``cms-page`` URL
@@ -17,8 +17,8 @@ import pytest
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
-from ragsync.demo.shop import ShopManifest
+from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
+from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document
 from ragsync.magento.cms import QUERIES_PER_CHUNK, CmsBlockReader, CmsPageReader
 from ragsync.magento.context import MagentoContext

@@ -1,6 +1,6 @@
 """Adobe Commerce (content staging, ``row_id``): the product reader reads the version active now.
 
-The demo shop is converted with :func:`ragsync.demo.commerce.convert_to_commerce`: every staged
+The demo shop is converted with :func:`ragsync_dev.demo.commerce.convert_to_commerce`: every staged
 table keyed by ``row_id = id + 100000``, and two staged updates of ordinary simple products, one
 that started yesterday (its new row is current) and one scheduled next week (must not be read).
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync.demo.commerce import ROW_ID_OFFSET, convert_to_commerce
+from ragsync_dev.demo.commerce import ROW_ID_OFFSET, convert_to_commerce
 from ragsync.documents.model import Document
 from ragsync.magento.context import MagentoContext
 from ragsync.magento.eav import load_values

@@ -1,7 +1,7 @@
 """The product reader against the generated demo shop on a real MariaDB (no mocks).
 
 Expected documents are written out by hand from the rows the generator writes for its
-well-known products (``ragsync.demo.shop``: ``_fixed_products`` and ``shop_content.AERO_TEE_*``)
+well-known products (``ragsync_dev.demo.shop``: ``_fixed_products`` and ``shop_content.AERO_TEE_*``)
 at ``SHOP_NOW`` = 2026-01-15 12:00 UTC. ``updated_at`` is ``now - (60 + id * 37 % 1380)`` minutes.
 Store views: ``default`` (1) and ``fr`` (2) on website ``base`` (root "Default Category"),
 ``outlet`` (3) on website ``outlet`` (root "Outlet Root"), all on timezone-aware local dates.
@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync.demo.shop import ShopManifest
+from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document, ReadBatch
 from ragsync.errors import UnknownStoreError
 from ragsync.magento.context import MagentoContext

@@ -1,6 +1,6 @@
 """PromotionReader on the demo shop (real MariaDB): cart and catalog rules as per-store-view documents.
 
-Expected documents are written out by hand from the shop's rules (``ragsync.demo.shop._rules``)
+Expected documents are written out by hand from the shop's rules (``ragsync_dev.demo.shop._rules``)
 and ``SHOP_NOW`` (2026-01-15 12:00 UTC: 13:00 in Paris for store views ``default`` and ``fr``,
 12:00 in London for ``outlet``). Stores: 1 default (website base, EUR), 2 fr (base, EUR),
 3 outlet (website outlet, GBP).
@@ -15,8 +15,8 @@ import pytest
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
-from ragsync.demo.shop import ShopManifest
+from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
+from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document
 from ragsync.magento.context import MagentoContext
 from ragsync.magento.promotions import PromotionReader, parse_promotion_id, promotion_id

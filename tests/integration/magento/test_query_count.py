@@ -24,7 +24,7 @@ PRODUCTS = 1200
 @pytest.fixture(scope="module")
 def big_shop(db_factory: Any) -> Database:
     """Return a 1,200-product shop (simple products and configurable families)."""
-    from ragsync.demo.shop import build_demo_database
+    from ragsync_dev.demo.shop import build_demo_database
 
     db = db_factory("shop1200")
     build_demo_database(db, products=PRODUCTS, seed=7, now=SHOP_NOW)

@@ -25,7 +25,7 @@ from ragsync.delivery.hook import (
     url_from_connection,
 )
 from ragsync.errors import ConnectionNotConfiguredError
-from ragsync.receiver import ReferenceReceiver
+from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.signing import sign_body, signed_headers, verify_standard_webhook
 
 

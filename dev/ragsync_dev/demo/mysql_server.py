@@ -4,7 +4,7 @@ Order: ``RAGSYNC_MYSQL_URL`` if set (``private`` forces the private server); els
 127.0.0.1:3306 if one answers as root without a password; else a private MariaDB with its own
 datadir and socket under ``.mysql/`` in the checkout, on a free port, stopped afterwards.
 
-``python -m ragsync.demo.mysql_server run -- CMD ...`` runs CMD with ``RAGSYNC_MYSQL_URL`` set.
+``python -m ragsync_dev.demo.mysql_server run -- CMD ...`` runs CMD with ``RAGSYNC_MYSQL_URL`` set.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def mysql_server(project_dir: Path | None = None) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command with ``RAGSYNC_MYSQL_URL`` pointing at a usable server."""
-    parser = argparse.ArgumentParser(prog="python -m ragsync.demo.mysql_server")
+    parser = argparse.ArgumentParser(prog="python -m ragsync_dev.demo.mysql_server")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a command with RAGSYNC_MYSQL_URL set")
     run.add_argument("cmd", nargs=argparse.REMAINDER)

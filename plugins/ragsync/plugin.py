@@ -3,8 +3,8 @@
 Airflow's API server mounts :func:`ragsync.dashboard.app.create_app` at ``/ragsync``; the three
 external views put Dashboard, Queue and Log in the Airflow UI's Plugins menu, in a "RAG Sync"
 group, each shown inside the Airflow UI (``url_route``) and signed in with the user's Airflow
-session. This is the only module of ``plugins/`` that Airflow's plugin loader imports
-(``plugins/.airflowignore`` hides the ``ragsync`` package).
+session. Airflow finds this class through the ``airflow.plugins`` entry point of the installed
+``ragsync`` distribution (``pip install ragsync``), so nothing has to be copied into a plugins folder.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ _CREATE = re.compile(r"CREATE TABLE `([a-z0-9_]+)`")
 
 @cache
 def _read(name: str) -> str:
-    return resources.files("ragsync.demo").joinpath("sql").joinpath(name).read_text("utf-8")
+    return resources.files("ragsync_dev.demo").joinpath("sql").joinpath(name).read_text("utf-8")
 
 
 @cache

@@ -4,7 +4,7 @@
 backend needs; :func:`check_request` runs both plus the tenant check; :class:`ReferenceReceiver` is
 the in-process server that tests, ``make demo`` and the benchmarks deliver to. See docs/receiver.md.
 
-The server module is imported on first use, so ``python -m ragsync.receiver.server`` runs cleanly.
+The server module is imported on first use, so ``python -m ragsync_dev.receiver.server`` runs cleanly.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from ragsync.signing import (
 )
 
 if TYPE_CHECKING:
-    from ragsync.receiver.server import BodyError, ReferenceReceiver, check_request, main, parse_webhook_body
-    from ragsync.receiver.store import ReceiverStore
+    from ragsync_dev.receiver.server import BodyError, ReferenceReceiver, check_request, main, parse_webhook_body
+    from ragsync_dev.receiver.store import ReceiverStore
 
 __all__ = [
     "BodyError",
@@ -38,12 +38,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "BodyError": "ragsync.receiver.server",
-    "ReferenceReceiver": "ragsync.receiver.server",
-    "check_request": "ragsync.receiver.server",
-    "main": "ragsync.receiver.server",
-    "parse_webhook_body": "ragsync.receiver.server",
-    "ReceiverStore": "ragsync.receiver.store",
+    "BodyError": "ragsync_dev.receiver.server",
+    "ReferenceReceiver": "ragsync_dev.receiver.server",
+    "check_request": "ragsync_dev.receiver.server",
+    "main": "ragsync_dev.receiver.server",
+    "parse_webhook_body": "ragsync_dev.receiver.server",
+    "ReceiverStore": "ragsync_dev.receiver.store",
 }
 
 

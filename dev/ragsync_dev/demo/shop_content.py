@@ -1,6 +1,6 @@
 """Texts of the demo shop: Page Builder-style HTML, CMS pages and blocks, product copy in English and French.
 
-Everything here is data and pure string building; :mod:`ragsync.demo.shop` decides which product
+Everything here is data and pure string building; :mod:`ragsync_dev.demo.shop` decides which product
 gets which text and writes the rows. The markup mimics what Magento 2.4 stores: Page Builder
 ``data-content-type`` rows, WYSIWYG directives (``{{store url=...}}``, ``{{media url=...}}``,
 ``{{widget ...}}``, ``{{block id=...}}``, ``{{config path=...}}``, ``{{trans ...}}``) and, on purpose,

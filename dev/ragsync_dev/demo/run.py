@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ragsync.db import Database, DbParams
-from ragsync.demo.airflow_env import DEMO_SECRET, DEMO_TENANT, connection_environment, variable_environment
-from ragsync.demo.mysql_server import DEFAULT_URL, ENV_URL
+from ragsync_dev.demo.airflow_env import DEMO_SECRET, DEMO_TENANT, connection_environment, variable_environment
+from ragsync_dev.demo.mysql_server import DEFAULT_URL, ENV_URL
 
 ROOT = Path(__file__).resolve().parents[3]
 RUN_DIR = ROOT / ".run"
@@ -53,7 +53,7 @@ def run_dag(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None
     log_path = RUN_DIR / f"{dag_id}.log"
     started = time.monotonic()
     with log_path.open("w") as log_file:
-        code = subprocess.call([sys.executable, "-m", "ragsync.demo.run", "--dag", dag_id, "--conf",
+        code = subprocess.call([sys.executable, "-m", "ragsync_dev.demo.run", "--dag", dag_id, "--conf",
                                 json.dumps(conf or {})], env=env, stdout=log_file, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - started
     if code != 0:
@@ -90,7 +90,7 @@ def print_holdings(receiver: Any, magento: Database) -> None:
 
 def make_changes(magento: Database, now: datetime) -> dict[str, Any]:
     """Change a product name in one store view, delete a CMS page and expire a cart rule."""
-    from ragsync.demo.shop import manifest
+    from ragsync_dev.demo.shop import manifest
 
     known = manifest()
     t = magento.table
@@ -114,7 +114,7 @@ def make_changes(magento: Database, now: datetime) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo end to end (or, with --dag, one dag.test() inside a child process)."""
-    parser = argparse.ArgumentParser(prog="python -m ragsync.demo.run")
+    parser = argparse.ArgumentParser(prog="python -m ragsync_dev.demo.run")
     parser.add_argument("--dag", help=argparse.SUPPRESS)
     parser.add_argument("--conf", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--products", type=int, default=50, help="size of the demo shop (default 50)")
@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dag:
         return _dag_test(args.dag, json.loads(args.conf))
 
-    from ragsync.demo.shop import build_demo_database
-    from ragsync.receiver.server import ReferenceReceiver
+    from ragsync_dev.demo.shop import build_demo_database
+    from ragsync_dev.receiver.server import ReferenceReceiver
     from ragsync.state.migrations import upgrade
 
     started = time.monotonic()

@@ -12,7 +12,7 @@ that is not a control path, i.e. does not start with ``/_``). It is checked in t
 
 A failed check 1-3 is answered 401 and a bad body 400, each with ``{"error": "..."}`` naming what
 failed; an accepted request is answered 200 ``{"accepted": <items>}`` after its items are committed
-to SQLite (:mod:`ragsync.receiver.store`). Every request is recorded as a delivery, accepted or not.
+to SQLite (:mod:`ragsync_dev.receiver.store`). Every request is recorded as a delivery, accepted or not.
 
 For tests, failures can be injected (:meth:`ReferenceReceiver.fail_next`, :meth:`~ReferenceReceiver.poison`,
 :meth:`~ReferenceReceiver.set_down`), in-process or over HTTP under ``/_control`` with the
@@ -43,7 +43,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ragsync.documents.model import ACTIONS, ENTITY_TYPES
-from ragsync.receiver.store import DeliveryRecord, ReceivedItem, ReceiverStore
+from ragsync_dev.receiver.store import DeliveryRecord, ReceivedItem, ReceiverStore
 from ragsync.signing import (
     DEFAULT_TOLERANCE_SECONDS,
     SIGNATURE_HEADER,
@@ -51,7 +51,7 @@ from ragsync.signing import (
     verify_standard_webhook,
 )
 
-log = logging.getLogger("ragsync.receiver.server")  # the same name when run with python -m
+log = logging.getLogger("ragsync_dev.receiver.server")  # the same name when run with python -m
 
 SECRET_ENV = "RAGSYNC_RECEIVER_SECRET"
 TENANT_ENV = "RAGSYNC_RECEIVER_TENANT"

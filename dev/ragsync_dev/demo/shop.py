@@ -2,7 +2,7 @@
 
 The same code builds the shop of ``make demo``, the test shop and the benchmark shop: only
 ``products`` changes. The database must already hold Magento's tables (see
-:func:`ragsync.demo.schema.create_magento_schema`, or use :func:`build_demo_database`);
+:func:`ragsync_dev.demo.schema.create_magento_schema`, or use :func:`build_demo_database`);
 every table name goes through ``db.table()`` so a ``db/table_prefix`` is honoured.
 
 What the shop contains
@@ -48,8 +48,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ragsync.db import Database, DbParams
-from ragsync.demo import shop_content as content
-from ragsync.demo.schema import create_magento_schema, drop_magento_schema
+from ragsync_dev.demo import shop_content as content
+from ragsync_dev.demo.schema import create_magento_schema, drop_magento_schema
 
 log = logging.getLogger(__name__)
 
@@ -1578,7 +1578,7 @@ def _magento_tables_exist(db: Database) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line: generate a demo shop into the database given by ``--url``."""
-    parser = argparse.ArgumentParser(prog="python -m ragsync.demo.shop", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ragsync_dev.demo.shop", description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="mysql://user[:password]@host:port/database")
     parser.add_argument("--products", type=int, default=50, help="number of products (default 50)")
     parser.add_argument("--prefix", default=None, help="Magento table prefix (db/table_prefix), e.g. m2_")

@@ -1,0 +1,1 @@
+"""ragsync_dev.demo."""
