@@ -21,6 +21,7 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     tags=["ragsync", "maintenance"],
     doc_md=__doc__,
+    allowed_run_types=["scheduled", "manual"],
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={"days": Param(None, type=["null", "integer"], minimum=1,
                           description="Keep sent rows this many days; empty = queue.cleanup_days")},

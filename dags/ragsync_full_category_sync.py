@@ -3,10 +3,8 @@
 
 Nightly: rebuild categories per store view, queue what changed, reconcile deletes.
 
-Trigger with params to resync a few entities: `ids` (a list of integers) syncs exactly those
-and reconciles nothing; `store` limits the run to one store view (code or id); `force`
-queues documents even when the backend already has them; `dry_run` builds and logs the
-documents and queues nothing.
+Takes no params: a run triggered with any is refused before any work. To resync a few entities,
+trigger **ragsync_resync** with `type` and `ids`.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 
 @dag(
@@ -26,27 +24,21 @@ from airflow.sdk import Param, dag, task
     dagrun_timeout=timedelta(hours=3),
     tags=["ragsync", "magento", "full-sync"],
     doc_md=__doc__,
+    allowed_run_types=["scheduled", "manual"],  # a backfill of a full sync means nothing
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=5)},
-    params={
-        "ids": Param(None, type=["null", "array"], items={"type": "integer", "minimum": 1},
-                     description="Entity ids to sync; empty = everything (with reconcile)"),
-        "store": Param(None, type=["null", "string"], description="Store view code or id; empty = all"),
-        "force": Param(False, type="boolean", description="Queue even when unchanged"),
-        "dry_run": Param(False, type="boolean", description="Build and log the documents, queue nothing"),
-    },
 )
 def ragsync_full_category_sync():
     @task
-    def prepare(params=None):
+    def prepare():
         from ragsync.pipeline import tasks
 
-        return tasks.prepare("category", params)
+        return tasks.prepare()
 
     @task
-    def sync(params=None):
+    def sync():
         from ragsync.pipeline import tasks
 
-        return tasks.full_sync("category", params)
+        return tasks.full_sync("category")
 
     prepare() >> sync()
 

@@ -24,6 +24,7 @@ from airflow.sdk import dag, task
     dagrun_timeout=timedelta(minutes=10),
     tags=["ragsync", "magento", "queue"],
     doc_md=__doc__,
+    allowed_run_types=["scheduled", "manual"],
     default_args={"owner": "ragsync", "retries": 1, "retry_delay": timedelta(seconds=30)},
 )
 def ragsync_process_queue():

@@ -5,8 +5,8 @@ Hourly: rebuild cart price rules and/or catalog price rules (rules have no times
 Magento, so every run compares hashes), queue what changed, and turn rules that expired, were
 disabled or removed into deletes.
 
-Params: `type` (both, cart, catalog; empty = the `promotions.type` setting), `ids` (rule ids; with `type` both, both kinds are tried),
-`force`, `dry_run`.
+Takes no params: a run triggered with any is refused before any work. To resync a few entities,
+trigger **ragsync_resync** with `type` and `ids`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 
 @dag(
@@ -26,28 +26,21 @@ from airflow.sdk import Param, dag, task
     dagrun_timeout=timedelta(minutes=50),
     tags=["ragsync", "magento", "full-sync"],
     doc_md=__doc__,
+    allowed_run_types=["scheduled", "manual"],  # a backfill of a full sync means nothing
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "type": Param(None, type=["null", "string"], enum=[None, "both", "cart", "catalog"],
-                      description="Cart rules, catalog rules or both; empty = promotions.type of ragsync_config"),
-        "ids": Param(None, type=["null", "array"], items={"type": "integer", "minimum": 1},
-                     description="Rule ids to sync; empty = every rule (with reconcile)"),
-        "force": Param(False, type="boolean", description="Queue even when unchanged"),
-        "dry_run": Param(False, type="boolean", description="Build and log the documents, queue nothing"),
-    },
 )
 def ragsync_promotion_sync():
     @task
-    def prepare(params=None):
+    def prepare():
         from ragsync.pipeline import tasks
 
-        return tasks.prepare("promotion", params)
+        return tasks.prepare()
 
     @task
-    def sync(params=None):
+    def sync():
         from ragsync.pipeline import tasks
 
-        return tasks.full_sync("promotion", params)
+        return tasks.full_sync("promotion")
 
     prepare() >> sync()
 

@@ -21,6 +21,7 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     tags=["ragsync", "maintenance"],
     doc_md=__doc__,
+    allowed_run_types=["manual"],
     default_args={"owner": "ragsync", "retries": 0},
     params={
         "action": Param("test_connection", enum=["retry", "clear", "test_connection"]),

@@ -21,6 +21,7 @@ from airflow.sdk import dag, task
     max_active_runs=1,
     tags=["ragsync", "maintenance"],
     doc_md=__doc__,
+    allowed_run_types=["scheduled", "manual"],
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=1)},
 )
 def ragsync_reset_stuck_items():

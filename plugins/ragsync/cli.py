@@ -1,9 +1,9 @@
 """The ``ragsync`` command: the seed's sync, queue and test commands, plus ``db`` and ``explain``.
 
 It reads the same connections (``magento_db``, ``ragsync_db``, ``ragsync_webhook``) and the same
-``ragsync_config`` Variable as the DAGs: from ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment
-variables or from Airflow's metadata database. Tables and progress on a terminal, plain text when
-piped.
+``ragsync_config`` Variable as the DAGs, through Airflow's secrets chain (a configured secrets
+backend, ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment variables, Airflow's metadata database;
+see :mod:`ragsync.airflow_secrets`). Tables and progress on a terminal, plain text when piped.
 
 Exit codes: 0 done; 1 the operation ran but failed (a connection test failed, a delete limit
 stopped a sync, items could not be delivered); 2 bad input (malformed ids, an unknown store,
@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ragsync.errors import (
@@ -25,7 +27,10 @@ from ragsync.errors import (
     ConnectionNotConfiguredError,
     DatabaseError,
     RagSyncError,
+    TransientError,
     UnknownStoreError,
+    describe,
+    mysql_errno,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_CONFIRMED = 0, 1, 2, 3, 4
@@ -111,9 +116,14 @@ class _Progress:
 def _parse_ids(text: str | None) -> list[str] | None:
     if text is None:
         return None
+    return _parse_list(text, "--ids")
+
+
+def _parse_list(text: str, option: str) -> list[str]:
     parts = [p.strip() for p in text.split(",")]
     if not parts or any(not p for p in parts):
-        raise UsageError(f"--ids {text!r}: give a comma-separated list such as 12,57,90")
+        example = "12,57,90" if option == "--ids" else "MH01-XS-Black,24-MB01"
+        raise UsageError(f"{option} {text!r}: give a comma-separated list such as {example}")
     return parts
 
 
@@ -171,8 +181,8 @@ class App:
         """Run ``ragsync sync <type>``."""
         from dataclasses import replace
 
+        from ragsync.pipeline.scope import CMS_TYPES, promotion_ids, skus_to_ids
         from ragsync.pipeline.sync import SyncService, parse_ids
-        from ragsync.pipeline.tasks import CMS_TYPES, promotion_ids
 
         self.require_enabled()
         kind = SYNC_TYPES[args.what]
@@ -188,6 +198,8 @@ class App:
         raw_ids = _parse_ids(args.ids)
         ids_by_type: dict[str, Any] = {}
         try:
+            if getattr(args, "skus", None):
+                raw_ids = (raw_ids or []) + [str(i) for i in skus_to_ids(self.magento, _parse_list(args.skus, "--skus"))]
             for entity_type in types:
                 ids = promotion_ids(raw_ids, args.type) if entity_type == "promotion" else raw_ids
                 ids_by_type[entity_type] = parse_ids(entity_type, ids)
@@ -329,6 +341,10 @@ class App:
         finally:
             db.close()
 
+    def dags(self, args: argparse.Namespace) -> int:
+        """Run ``ragsync dags path|install DIR``: where the DAG files are, or copy them into a DAGs folder."""
+        return dags_command(args, self.out)
+
     def explain(self, args: argparse.Namespace) -> int:
         """Run ``ragsync explain <type> <id>``: the document, its ledger and queue state, and why."""
         from ragsync.magento.context import MagentoContext
@@ -393,6 +409,34 @@ def _why(doc: Any, ledger: dict[str, Any] | None, rows: list[dict[str, Any]]) ->
     return "never delivered: the next sync or capture queues it"
 
 
+def dags_folder() -> Path:
+    """Return the folder of the DAG files shipped in the installed package (``ragsync.dags``)."""
+    import ragsync.dags
+
+    return Path(ragsync.dags.__file__).resolve().parent
+
+
+def dags_command(args: argparse.Namespace, out: Output) -> int:
+    """Print the installed DAG folder, or copy its DAG files into ``args.directory``."""
+    source = dags_folder()
+    if args.action == "path":
+        out.line(str(source))
+        return EXIT_OK
+    target = Path(args.directory).expanduser()
+    if not target.is_dir():
+        raise UsageError(f"{target} is not a folder: give your Airflow DAGs folder (`airflow config get-value "
+                         "core dags_folder`)")
+    files = sorted(p for p in source.glob("ragsync_*.py"))
+    clashes = [t for t in (target / p.name for p in files) if t.exists() and t.read_bytes() != (source / t.name).read_bytes()]
+    if clashes and not args.force:
+        raise NotConfirmed(f"{len(clashes)} DAG files in {target} differ from this version "
+                           f"({', '.join(c.name for c in clashes)}): add --force to overwrite them")
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+    out.line(f"copied {len(files)} DAG files to {target}")
+    return EXIT_OK
+
+
 def _user() -> str:
     import getpass
 
@@ -416,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SYNC_TYPES:
         p = sync_sub.add_parser(name, help=f"sync {name}")
         p.add_argument("--ids", help="comma-separated entity ids (exactly those; no reconcile)")
+        if name == "products":
+            p.add_argument("--skus", help="comma-separated SKUs (exactly those products; no reconcile)")
         if name != "promotions":
             p.add_argument("--store", help="store view code or id")
         if name == "cms":
@@ -454,6 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--force", action="store_true", help="uninstall without confirmation")
     db.set_defaults(handler="db")
 
+    dags = sub.add_parser("dags", help="the DAG files of the installed package")
+    dags_sub = dags.add_subparsers(dest="action", required=True)
+    dags_sub.add_parser("path", help="print the folder that holds them (set [core] dags_folder to it)").set_defaults(
+        handler="dags")
+    p = dags_sub.add_parser("install", help="copy them into a DAGs folder")
+    p.add_argument("directory", help="your Airflow DAGs folder")
+    p.add_argument("--force", action="store_true", help="overwrite DAG files of another version")
+    p.set_defaults(handler="dags")
+
     explain = sub.add_parser("explain", help="show an entity's document, ledger and queue state, and why")
     explain.add_argument("type", choices=["product", "category", "page", "cms_page", "block", "cms_block",
                                           "promotion"])
@@ -473,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(plain=True if args.plain else None)
     app: App | None = None
     try:
+        if args.handler == "dags":  # needs neither Airflow's connections nor the Variable
+            return dags_command(args, out)
         app = App(out)
         return int(getattr(app, args.handler)(args))
     except UsageError as exc:
@@ -485,11 +542,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ragsync: {exc}", file=sys.stderr)
         return EXIT_NOT_CONFIRMED
     except (ConnectionNotConfiguredError, DatabaseError, ConfigError) as exc:
-        print(f"ragsync: configuration error: {exc}", file=sys.stderr)
+        print(f"ragsync: configuration error: {describe(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+    except TransientError as exc:
+        print(f"ragsync: unavailable, try again: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except RagSyncError as exc:
         print(f"ragsync: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        if mysql_errno(exc) is None:
+            raise
+        print(f"ragsync: database error: {describe(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         if app is not None:
             app.close()

@@ -8,7 +8,6 @@ time, and every problem raises one :class:`~ragsync.errors.ConfigError` naming t
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -291,13 +290,12 @@ def parse_settings(raw: Mapping[str, Any] | str | None) -> Settings:
 
 
 def load_settings() -> Settings:
-    """Read the ``ragsync_config`` Variable (environment first, then Airflow) and validate it."""
-    raw = os.environ.get("AIRFLOW_VAR_" + VARIABLE_KEY.upper())
-    if raw is None:
-        try:
-            from airflow.sdk import Variable
+    """Read the ``ragsync_config`` Variable through Airflow's secrets chain and validate it.
 
-            raw = Variable.get(VARIABLE_KEY, default=None)
-        except Exception:  # noqa: BLE001 - no Airflow context: the defaults apply
-            raw = None
-    return parse_settings(raw)
+    A Variable that no backend has means the defaults (ragsync stays switched off and says so);
+    a backend that cannot be read raises :class:`~ragsync.airflow_secrets.SecretsUnavailableError`,
+    never the defaults, so a metadata-database outage is not mistaken for "disabled".
+    """
+    from ragsync.airflow_secrets import get_variable
+
+    return parse_settings(get_variable(VARIABLE_KEY))

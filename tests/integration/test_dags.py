@@ -55,6 +55,10 @@ class Stack:
 
     def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Run one DAG with dag.test() and return the run's state."""
+        if dag_id == "ragsync_resync" and conf is not None:
+            # dag.test() in one process keeps an earlier run's conf in the DAG's params: give every key
+            conf = {"type": "product", "ids": [], "skus": [], "store": None, "force": False, "dry_run": False,
+                    **conf}
         run = self.dagbag.dags[dag_id].test(run_conf=conf or None)
         return str(run.state).rsplit(".", 1)[-1]
 
@@ -206,7 +210,8 @@ def test_manual_run_with_ids_and_a_store_delivers_exactly_those(stack: Stack) ->
     for entity_type in ("product", "category", "cms_page", "cms_block", "promotion"):
         Watermarks(stack.state).set(entity_type, now)
     first, second = KNOWN.products["simple_with_overrides"], KNOWN.products["configurable"]
-    assert stack.run("ragsync_full_product_sync", {"ids": [first, second], "store": "fr"}) == "success"
+    sku = stack.magento.scalar("SELECT sku FROM catalog_product_entity WHERE entity_id = %s", (second,))
+    assert stack.run("ragsync_resync", {"ids": [first], "skus": [sku], "store": "fr"}) == "success"
     assert {(r["entity_id"], r["store_id"], r["source"]) for r in stack.queue()} == {
         (str(first), STORES["fr"], "manual"), (str(second), STORES["fr"], "manual")}
     assert stack.run("ragsync_process_queue") == "success"
@@ -215,18 +220,37 @@ def test_manual_run_with_ids_and_a_store_delivers_exactly_those(stack: Stack) ->
 
 
 def test_bad_params_fail_the_run_before_any_work(stack: Stack) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from ragsync.pipeline import tasks
-
     upgrade(stack.state)
-    with pytest.raises(AirflowFailException, match=r"unknown store 'nope': active store views are default \(id 1\)"):
-        tasks.prepare("product", {"store": "nope", "ids": None})
-    with pytest.raises(AirflowFailException, match="invalid promotion id"):
-        tasks.prepare("promotion", {"ids": ["cart-x"], "type": "both"})
-    assert stack.run("ragsync_full_category_sync", {"store": "nope"}) == "failed"
+    # a typo or a resync sent to a scheduled full sync must never start the full sync with its deletes
+    assert stack.run("ragsync_full_product_sync", {"ids": [KNOWN.products["configurable"]]}) == "failed"
+    assert stack.run("ragsync_resync", {"id": [1]}) == "failed"
+    for conf in ({"type": "category", "ids": [1], "store": "nope"}, {"type": "promotion", "ids": ["cart-x"]},
+                 {"skus": ["NO-SUCH-SKU"]}, {"type": "product"}, {"type": "category", "skus": ["x"]}):
+        assert stack.run("ragsync_resync", conf) == "failed", conf
     assert stack.state.scalar("SELECT COUNT(*) FROM rag_sync_run") == 0
     assert stack.state.scalar("SELECT COUNT(*) FROM rag_sync_queue") == 0
+
+
+def test_resync_refusals_say_what_is_wrong(stack: Stack) -> None:
+    from ragsync.errors import ConfigError
+    from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params
+
+    with pytest.raises(ConfigError, match="ragsync_full_product_sync takes no params, got 'ids'.*ragsync_resync"):
+        refuse_unknown_params("ragsync_full_product_sync", {"ids": [1]}, ())
+    with pytest.raises(ConfigError, match=r"unknown param 'id'; allowed params: type, ids, skus"):
+        resync_from_params({"id": [1]}, stack.magento)
+    with pytest.raises(ConfigError, match=r"unknown store 'nope': active store views are default \(id 1\)"):
+        resync_from_params({"ids": [1], "store": "nope"}, stack.magento)
+    with pytest.raises(ConfigError, match="no product with SKU NO-SUCH-SKU"):
+        resync_from_params({"skus": ["NO-SUCH-SKU"]}, stack.magento)
+    with pytest.raises(ConfigError, match="invalid product id 'abc'"):
+        resync_from_params({"ids": ["abc"]}, stack.magento)
+    with pytest.raises(ConfigError, match="needs ids or skus"):
+        resync_from_params({"ids": [], "skus": []}, stack.magento)
+    configurable = KNOWN.products["configurable"]
+    sku = stack.magento.scalar("SELECT sku FROM catalog_product_entity WHERE entity_id = %s", (configurable,))
+    wanted = resync_from_params({"skus": [sku.lower()], "ids": [configurable]}, stack.magento)
+    assert wanted.ids == [configurable] and wanted.entity_type == "product"
 
 
 def test_disabled_switch_skips_every_task_and_dry_run_queues_nothing(stack: Stack) -> None:
@@ -238,7 +262,7 @@ def test_disabled_switch_skips_every_task_and_dry_run_queues_nothing(stack: Stac
         " AND table_name = 'rag_sync_queue'") == 0, "a skipped run does no work, not even migrations"
 
     stack.configure(CONFIG)
-    assert stack.run("ragsync_full_cms_sync", {"dry_run": True, "type": "pages"}) == "success"
+    assert stack.run("ragsync_resync", {"dry_run": True, "type": "cms_page", "ids": [1, 2]}) == "success"
     assert stack.state.scalar("SELECT COUNT(*) FROM rag_sync_queue") == 0
 
 

@@ -16,7 +16,7 @@ from ragsync.dashboard.access import PROCESS_DAG_ID
 from ragsync.dashboard.views import PROCESS_EVENT
 from ragsync.db import Database
 from ragsync.delivery.hook import RagWebhookHook, safe_url
-from ragsync.errors import ConfigError
+from ragsync.errors import ConfigError, TransientError
 from ragsync.pipeline import maintenance
 from ragsync.settings import Settings, load_settings
 from ragsync.state.audit import AuditLog
@@ -38,7 +38,7 @@ def settings_or_defaults() -> tuple[Settings, str | None]:
     """Return the validated settings, or the defaults and the reason the Variable was rejected."""
     try:
         return load_settings(), None
-    except ConfigError as exc:
+    except (ConfigError, TransientError) as exc:
         return Settings(), str(exc)
 
 
@@ -46,7 +46,7 @@ def configured_endpoint() -> tuple[str | None, str | None]:
     """Return the webhook URL without credentials or query, or None and why it is not configured."""
     try:
         return safe_url(RagWebhookHook().url), None
-    except ConfigError as exc:
+    except (ConfigError, TransientError) as exc:
         return None, str(exc)
 
 
@@ -55,7 +55,7 @@ def bounded_hook(environment: str) -> RagWebhookHook:
     hook = RagWebhookHook(environment=environment)
     try:
         config = hook.config
-    except ConfigError:
+    except (ConfigError, TransientError):
         return hook  # test_connection() reports the configuration problem
     return RagWebhookHook.from_values(
         url=config.url, secret=config.secret, tenant_id=config.tenant_id,

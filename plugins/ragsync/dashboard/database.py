@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import MySQLdb
 
 from ragsync.db import RAGSYNC_CONN_ID, Database
-from ragsync.errors import ConnectionNotConfiguredError, DatabaseError
+from ragsync.errors import ConnectionNotConfiguredError, DatabaseError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def open_database(seconds: int, conn_id: str = RAGSYNC_CONN_ID) -> Database:
     """Connect to the pipeline's database with a per-statement time limit, or raise DashboardUnavailableError."""
     try:
         db = Database.from_conn_id(conn_id)
-    except ConnectionNotConfiguredError as exc:
+    except (ConnectionNotConfiguredError, TransientError) as exc:
         raise DashboardUnavailableError(str(exc)) from None
     try:
         limit_statement_time(db, seconds)
