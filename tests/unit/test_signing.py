@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from ragsync_dev.receiver import verify_signature as reexported_verify_signature
+
+from ragsync.errors import ConfigError
 from ragsync.signing import (
     SIGNATURE_HEADER,
     sign_body,
     signed_headers,
+    signing_key,
     standard_webhook_signature,
     verify_signature,
     verify_standard_webhook,
@@ -36,6 +38,29 @@ def test_github_published_vector() -> None:
     assert sign_body(GITHUB_BODY, GITHUB_SECRET) == GITHUB_SIGNATURE
     assert sign_body(GITHUB_BODY, GITHUB_SECRET.encode("utf-8")) == GITHUB_SIGNATURE
     assert verify_signature(GITHUB_BODY, GITHUB_SIGNATURE, GITHUB_SECRET)
+
+
+def test_github_published_vector_with_the_key_spelled_as_a_whsec_secret() -> None:
+    whsec = "whsec_" + base64.b64encode(GITHUB_SECRET.encode("utf-8")).decode("ascii")
+    assert signing_key(whsec) == signing_key(GITHUB_SECRET) == GITHUB_SECRET.encode("utf-8")
+    assert sign_body(GITHUB_BODY, whsec) == GITHUB_SIGNATURE
+    assert verify_signature(GITHUB_BODY, GITHUB_SIGNATURE, whsec)
+
+
+def test_standard_webhooks_published_vector_with_the_whsec_secret() -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    assert signing_key(secret) == SW_KEY
+    assert standard_webhook_signature(SW_ID, SW_TIMESTAMP, SW_BODY, secret) == SW_SIGNATURE
+    headers = signed_headers(SW_BODY, secret, SW_ID, timestamp=SW_TIMESTAMP)
+    assert headers["webhook-signature"] == SW_SIGNATURE
+    assert verify_signature(SW_BODY, headers[SIGNATURE_HEADER], secret)
+    assert verify_standard_webhook(SW_BODY, SW_ID, str(SW_TIMESTAMP), SW_SIGNATURE, secret, now=SW_TIMESTAMP)
+
+
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_abc$", "whsec_a"])
+def test_a_whsec_secret_that_is_not_base64_is_a_config_error(secret: str) -> None:
+    with pytest.raises(ConfigError, match="whsec_"):
+        signing_key(secret)
 
 
 def test_receiver_reexports_verify_signature() -> None:

@@ -1,8 +1,9 @@
 """The reference webhook receiver: verifies ragsync's signed requests and keeps what arrived in SQLite.
 
 ``verify_signature`` and ``verify_standard_webhook`` (from :mod:`ragsync.signing`) are the checks a
-backend needs; :func:`check_request` runs both plus the tenant check; :class:`ReferenceReceiver` is
-the in-process server that tests, ``make demo`` and the benchmarks deliver to. See docs/receiver.md.
+backend needs (``signing_key`` shows the key they make of a raw or ``whsec_`` secret);
+:func:`check_request` runs both plus the tenant check; :class:`ReferenceReceiver` is the
+in-process server that tests, ``make demo`` and the benchmarks deliver to. See docs/receiver.md.
 
 The server module is imported on first use, so ``python -m ragsync_dev.receiver.server`` runs cleanly.
 """
@@ -14,13 +15,20 @@ from typing import TYPE_CHECKING, Any
 from ragsync.signing import (
     sign_body,
     signed_headers,
+    signing_key,
     standard_webhook_signature,
     verify_signature,
     verify_standard_webhook,
 )
 
 if TYPE_CHECKING:
-    from ragsync_dev.receiver.server import BodyError, ReferenceReceiver, check_request, main, parse_webhook_body
+    from ragsync_dev.receiver.server import (
+        BodyError,
+        ReferenceReceiver,
+        check_request,
+        main,
+        parse_webhook_body,
+    )
     from ragsync_dev.receiver.store import ReceiverStore
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "parse_webhook_body",
     "sign_body",
     "signed_headers",
+    "signing_key",
     "standard_webhook_signature",
     "verify_signature",
     "verify_standard_webhook",

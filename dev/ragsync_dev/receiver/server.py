@@ -14,6 +14,10 @@ A failed check 1-3 is answered 401 and a bad body 400, each with ``{"error": "..
 failed; an accepted request is answered 200 ``{"accepted": <items>}`` after its items are committed
 to SQLite (:mod:`ragsync_dev.receiver.store`). Every request is recorded as a delivery, accepted or not.
 
+The secret is given as the ``ragsync_webhook`` connection holds it: a raw secret (its UTF-8 bytes
+are the key) or a Standard Webhooks ``whsec_<base64>`` secret (the decoded bytes are the key), see
+:func:`ragsync.signing.signing_key`; a ``whsec_`` value that is not base64 is refused at start.
+
 For tests, failures can be injected (:meth:`ReferenceReceiver.fail_next`, :meth:`~ReferenceReceiver.poison`,
 :meth:`~ReferenceReceiver.set_down`), in-process or over HTTP under ``/_control`` with the
 ``X-Control-Token`` header. Injected failures store no items.
@@ -43,13 +47,15 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ragsync.documents.model import ACTIONS, ENTITY_TYPES
-from ragsync_dev.receiver.store import DeliveryRecord, ReceivedItem, ReceiverStore
+from ragsync.errors import ConfigError
 from ragsync.signing import (
     DEFAULT_TOLERANCE_SECONDS,
     SIGNATURE_HEADER,
+    signing_key,
     verify_signature,
     verify_standard_webhook,
 )
+from ragsync_dev.receiver.store import DeliveryRecord, ReceivedItem, ReceiverStore
 
 log = logging.getLogger("ragsync_dev.receiver.server")  # the same name when run with python -m
 
@@ -504,7 +510,7 @@ class ReferenceReceiver:
     ) -> None:
         if not secret:
             raise ValueError("the reference receiver needs the webhook secret")
-        self._secret = secret
+        self._key = signing_key(secret)  # a raw secret or whsec_<base64>, as the ragsync_webhook connection holds it
         self._control_token = control_token or secret
         self.tenant_id = tenant_id or None
         self.host = host
@@ -694,7 +700,7 @@ class ReferenceReceiver:
             if not 200 <= failure.status <= 299 or failure.drop:
                 return self._inject(record, body, failure)
 
-        reason = check_request(headers, body, self._secret, self.tenant_id, self.timestamp_tolerance)
+        reason = check_request(headers, body, self._key, self.tenant_id, self.timestamp_tolerance)
         if reason is not None:
             return self._finish(record, _error(401, reason))
         try:
@@ -794,6 +800,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not secret:
         print(f"ragsync-receiver: {SECRET_ENV} is not set. Export the webhook secret (the password of the "
               "ragsync_webhook connection) in that variable and start again.", file=sys.stderr)
+        return 2
+    try:
+        signing_key(secret)
+    except ConfigError as exc:
+        print(f"ragsync-receiver: {SECRET_ENV}: {exc}", file=sys.stderr)
         return 2
     try:
         tls = _tls_context(args.tls_cert, args.tls_key)

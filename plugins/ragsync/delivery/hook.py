@@ -5,7 +5,9 @@ Connection ``ragsync_webhook`` (type ``http``):
 * host: the webhook URL with its scheme, e.g. ``https://rag.example.com/api/webhooks/magento``;
   the split form also works: schema ``https``, host ``rag.example.com/api/webhooks/magento``,
   port ``8443`` (no schema means ``https``);
-* password: the API secret that signs every request;
+* password: the API secret that signs every request: the seed's raw secret (its UTF-8 bytes are
+  the HMAC key) or a Standard Webhooks secret ``whsec_<base64>`` (the decoded bytes are the key),
+  see :func:`ragsync.signing.signing_key`;
 * extra: ``tenant_id`` (sent as ``X-Tenant-ID``), ``timeout`` (seconds, default 30), ``verify``
   (TLS certificate verification: true, false or a CA bundle path; default true).
 
@@ -51,8 +53,8 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 from ragsync import USER_AGENT
 from ragsync.delivery.batching import new_batch_id
 from ragsync.documents.model import canonical_json, iso_utc
-from ragsync.errors import ConnectionNotConfiguredError
-from ragsync.signing import signed_headers
+from ragsync.errors import ConfigError, ConnectionNotConfiguredError
+from ragsync.signing import signed_headers, signing_key
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,11 @@ class WebhookConfig:
         if not self.secret:
             raise ConnectionNotConfiguredError(
                 "the webhook connection has no API secret: put it in the connection's password")
+        try:
+            signing_key(self.secret)
+        except ConfigError as exc:
+            raise ConnectionNotConfiguredError(
+                f"the webhook connection's password (the API secret) is unusable: {exc}") from None
         if not self.timeout or self.timeout <= 0:
             raise ConnectionNotConfiguredError(f"the webhook timeout must be > 0 seconds, got {self.timeout!r}")
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
@@ -245,15 +252,9 @@ class RagWebhookHook(BaseHook):
         return self._config
 
     def _config_from_connection(self) -> WebhookConfig:
-        try:
-            conn = self.get_connection(self.ragsync_webhook_conn_id)
-        except Exception as exc:  # AirflowNotFoundException and friends
-            raise ConnectionNotConfiguredError(
-                f"Airflow connection {self.ragsync_webhook_conn_id!r} is not defined ({type(exc).__name__}). "
-                f"Create it with `airflow connections add {self.ragsync_webhook_conn_id} --conn-type http "
-                "--conn-host https://rag.example.com/api/webhooks/magento --conn-password <secret> "
-                "--conn-extra '{\"tenant_id\": \"...\"}'`."
-            ) from None
+        from ragsync.airflow_secrets import get_connection
+
+        conn = get_connection(self.ragsync_webhook_conn_id)
         extra = conn.extra_dejson or {}
         timeout = extra.get("timeout", DEFAULT_TIMEOUT_SECONDS)
         try:
