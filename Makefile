@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: demo test lint unit bench airflow bootstrap clean
+.PHONY: demo test lint unit bench airflow bootstrap clean wheel
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -32,8 +32,11 @@ bench: bootstrap
 	@$(WITH_MYSQL) $(PY) bench/sync.py --products 100000
 	@$(WITH_MYSQL) $(PY) bench/deliver.py
 
+wheel: bootstrap
+	@rm -rf dist && $(VENV)/bin/pip wheel -q --no-deps -w dist . && ls dist/*.whl
+
 airflow: bootstrap
 	@$(WITH_MYSQL) scripts/airflow-standalone.sh
 
 clean:
-	rm -rf .airflow .mysql .run .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .airflow .mysql .run .pytest_cache .ruff_cache .mypy_cache dist build

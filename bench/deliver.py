@@ -38,11 +38,11 @@ from ragsync.delivery.batching import build_body, new_batch_id  # noqa: E402
 from ragsync.delivery.hook import RagWebhookHook  # noqa: E402
 from ragsync.documents.model import Document  # noqa: E402
 from ragsync.pipeline.deliver import deliver  # noqa: E402
-from ragsync_dev.receiver import ReferenceReceiver  # noqa: E402
 from ragsync.settings import QueueSettings, Settings  # noqa: E402
 from ragsync.signing import signed_headers  # noqa: E402
 from ragsync.state.migrations import upgrade  # noqa: E402
 from ragsync.state.queue import QueueRepository  # noqa: E402
+from ragsync_dev.receiver import ReferenceReceiver  # noqa: E402
 
 SECRET = "bench-secret"
 TENANT = "bench-tenant"

@@ -423,9 +423,10 @@ def dags_command(args: argparse.Namespace, out: Output) -> int:
         out.line(str(source))
         return EXIT_OK
     target = Path(args.directory).expanduser()
-    if not target.is_dir():
+    if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is not a folder: give your Airflow DAGs folder (`airflow config get-value "
                          "core dags_folder`)")
+    target.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in source.glob("ragsync_*.py"))
     clashes = [t for t in (target / p.name for p in files) if t.exists() and t.read_bytes() != (source / t.name).read_bytes()]
     if clashes and not args.force:

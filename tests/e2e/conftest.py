@@ -30,9 +30,9 @@ import requests
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT, running_receiver
 from ragsync.db import Database
+from ragsync.state.migrations import upgrade
 from ragsync_dev.demo.airflow_env import connection_environment
 from ragsync_dev.receiver import ReferenceReceiver
-from ragsync.state.migrations import upgrade
 
 from .seed import SeededQueue, seed_queue
 

@@ -26,14 +26,14 @@ from ragsync.dashboard.database import (
     open_database,
 )
 from ragsync.db import Database, DbParams
-from ragsync_dev.demo.airflow_env import mysql_connection
-from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.state import queue as queue_module
 from ragsync.state.audit import AuditEntry, AuditLog
 from ragsync.state.clock import SystemClock
 from ragsync.state.ledger import Ledger
 from ragsync.state.migrations import upgrade
 from ragsync.state.queue import SORTABLE, QueueRepository
+from ragsync_dev.demo.airflow_env import mysql_connection
+from ragsync_dev.receiver import ReferenceReceiver
 
 ENDPOINT = "http://127.0.0.1:9/hook"
 _NULLABLE = {"lease_expires_at", "last_http_status", "batch_id", "sent_at"}

@@ -16,7 +16,6 @@ from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
-from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.settings import BreakerSettings, QueueSettings, Settings
 from ragsync.signing import sign_body, signed_headers
 from ragsync.state.audit import AuditLog
@@ -24,6 +23,7 @@ from ragsync.state.breaker import CircuitBreaker
 from ragsync.state.clock import ManualClock
 from ragsync.state.ledger import Ledger
 from ragsync.state.queue import QueueRepository
+from ragsync_dev.receiver import ReferenceReceiver
 
 START = datetime(2026, 1, 2, 10, 30)
 

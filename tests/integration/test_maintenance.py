@@ -14,11 +14,11 @@ from ragsync.delivery.hook import RagWebhookHook
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
-from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.settings import QueueSettings, Settings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import ManualClock
 from ragsync.state.queue import QueueRepository
+from ragsync_dev.receiver import ReferenceReceiver
 
 START = datetime(2026, 1, 2, 10, 30)
 

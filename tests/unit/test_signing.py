@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ragsync_dev.receiver import verify_signature as reexported_verify_signature
 
 from ragsync.errors import ConfigError
 from ragsync.signing import (
@@ -17,6 +16,7 @@ from ragsync.signing import (
     verify_signature,
     verify_standard_webhook,
 )
+from ragsync_dev.receiver import verify_signature as reexported_verify_signature
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 GITHUB_BODY = b"Hello, World!"

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-from ragsync_dev.receiver import ReferenceReceiver, check_request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from fixtures.receiver import RECEIVER_TENANT, post_signed
@@ -30,6 +29,7 @@ from ragsync.signing import (
     verify_signature,
     verify_standard_webhook,
 )
+from ragsync_dev.receiver import ReferenceReceiver, check_request
 
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the example secret of the Standard Webhooks spec
 KEY = bytes(range(7, 39))  # 32 bytes, as a Standard Webhooks library generates them

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ragsync.db import Database, DbParams
-from ragsync_dev.demo.airflow_env import DEMO_SECRET, DEMO_TENANT, connection_environment, variable_environment
+from ragsync_dev.demo.airflow_env import (
+    DEMO_SECRET,
+    DEMO_TENANT,
+    connection_environment,
+    variable_environment,
+)
 from ragsync_dev.demo.mysql_server import DEFAULT_URL, ENV_URL
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -122,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dag:
         return _dag_test(args.dag, json.loads(args.conf))
 
+    from ragsync.state.migrations import upgrade
     from ragsync_dev.demo.shop import build_demo_database
     from ragsync_dev.receiver.server import ReferenceReceiver
-    from ragsync.state.migrations import upgrade
 
     started = time.monotonic()
     server = DbParams.from_url(os.environ.get(ENV_URL) or DEFAULT_URL)

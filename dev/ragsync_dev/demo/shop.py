@@ -39,17 +39,19 @@ import json
 import logging
 import queue
 import random
+import re
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from ragsync.db import Database, DbParams
 from ragsync_dev.demo import shop_content as content
-from ragsync_dev.demo.schema import create_magento_schema, drop_magento_schema
+from ragsync_dev.demo.schema import create_magento_schema, drop_magento_schema, magento_statements
 
 log = logging.getLogger(__name__)
 
@@ -1576,6 +1578,57 @@ def _magento_tables_exist(db: Database) -> bool:
                           " AND table_name = %s", (f"{db.prefix}catalog_product_entity",)))
 
 
+@cache
+def _schema_tables() -> frozenset[str]:
+    """Return the tables :func:`create_magento_schema` creates (``magento_tables()`` also names a commented one)."""
+    return frozenset(name for statement in magento_statements(with_base_data=False)
+                     for name in re.findall(r"CREATE TABLE `([a-z0-9_]+)`", statement))
+
+
+def _existing_magento_tables(db: Database) -> set[str]:
+    """Return the tables of the carried Magento schema (unprefixed names) that exist in ``db``."""
+    names = {f"{db.prefix}{table}": table for table in _schema_tables()}
+    rows = db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+    return {names[row[0]] for row in rows if row[0] in names}
+
+
+def _incomplete_reason(db: Database) -> str | None:
+    """Return why the Magento tables of ``db`` are not a complete demo shop, or None when they are one.
+
+    Every table of the carried schema must exist and hold what the last steps of a load leave:
+    the demo's well-known products under their SKUs, ids 1..N without gaps, a name for every
+    product (the EAV rows are committed by another writer than the entities), the four store
+    views, every CMS page and every cart and catalog price rule.
+    """
+    missing = sorted(_schema_tables() - _existing_magento_tables(db))
+    if missing:
+        return f"{len(missing)} of Magento's {len(_schema_tables())} tables are missing ({', '.join(missing[:5])})"
+    products, highest = db.query(f"SELECT COUNT(*), MAX(entity_id) FROM {db.table('catalog_product_entity')}")[0]
+    if not products:
+        return "Magento's tables hold no products (an interrupted load?)"
+    skus = dict(db.query(f"SELECT entity_id, sku FROM {db.table('catalog_product_entity')}"  # noqa: S608
+                         " WHERE entity_id < %s", (FIRST_BULK_PRODUCT_ID,)))
+    wrong = [name for name in _FIXED_SKUS
+             if skus.get(WELL_KNOWN_PRODUCTS[name]) != _FIXED_SKUS[name]]
+    if wrong:
+        return f"its products are not the demo shop's (no {_FIXED_SKUS[wrong[0]]!r} at id {WELL_KNOWN_PRODUCTS[wrong[0]]})"
+    if int(highest) != int(products):
+        return f"{products} products but ids up to {highest} (an interrupted load?)"
+    named = db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity_varchar')}"  # noqa: S608
+                      " WHERE attribute_id = %s AND store_id = 0", (manifest().attributes["name"],))
+    if int(named) != int(products):
+        return f"{products} products but {named} product names (an interrupted load?)"
+    checks = (("store", "code", set(STORES)),
+              ("cms_page", "page_id", {page.page_id for page in content.CMS_PAGES}),
+              ("salesrule", "rule_id", set(CART_RULES.values())),
+              ("catalogrule", "rule_id", set(CATALOG_RULES.values())))
+    for table, column, wanted in checks:
+        present = {row[0] for row in db.query(f"SELECT {column} FROM {db.table(table)}")}  # noqa: S608
+        if not wanted <= present:
+            return f"{table} lacks the demo shop's {column} {sorted(wanted - present)[:5]} (an interrupted load?)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line: generate a demo shop into the database given by ``--url``."""
     parser = argparse.ArgumentParser(prog="python -m ragsync_dev.demo.shop", description=__doc__.splitlines()[0])
@@ -1588,7 +1641,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="create the database if missing and Magento's tables in it")
     parser.add_argument("--replace", action="store_true",
                         help="with --create: drop Magento's tables first if they exist")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="with --create: load the shop only when the database has no Magento tables; leave a "
+                             "complete demo shop alone (exit 0) and refuse anything else (exit 2)")
     args = parser.parse_args(argv)
+    if args.if_missing and not args.create:
+        parser.error("--if-missing needs --create")
+    if args.if_missing and args.replace:
+        parser.error("--if-missing and --replace exclude each other")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     params = DbParams.from_url(args.url)
@@ -1603,6 +1663,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin.execute(f"CREATE DATABASE IF NOT EXISTS `{params.database}`"
                           " CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
     with Database(params) as db:
+        if args.if_missing and _existing_magento_tables(db):
+            reason = _incomplete_reason(db)
+            if reason is not None:
+                print(f"{params.describe()} has Magento tables (prefix {params.table_prefix!r}) but not a complete "
+                      f"demo shop: {reason}. Nothing was changed; drop the tables (rerun with --replace instead "
+                      "of --if-missing) or empty the database", file=sys.stderr)
+                return 2
+            products = int(db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity')}"))  # noqa: S608
+            note = "" if products == args.products else f" (not the {args.products:,} asked for; --replace rebuilds it)"
+            print(f"demo shop: {params.describe()} (prefix {params.table_prefix!r}) already holds the demo shop, "
+                  f"{products:,} products{note}; left alone")
+            return 0
         if args.create:
             if _magento_tables_exist(db):
                 if not args.replace:

@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 
 from ragsync.db import Database, DbParams
-from ragsync_dev.demo.airflow_env import DEMO_SECRET, DEMO_TENANT, connection_environment, variable_environment
+from ragsync_dev.demo.airflow_env import (
+    DEMO_SECRET,
+    DEMO_TENANT,
+    connection_environment,
+    variable_environment,
+)
 from ragsync_dev.demo.mysql_server import DEFAULT_URL, ENV_URL
 from ragsync_dev.demo.run import DEMO_CONFIG, MAGENTO_DB, ROOT, RUN_DIR, STATE_DB, airflow_environment
 
@@ -34,9 +39,9 @@ def with_interpreter_on_path(env: dict[str, str]) -> dict[str, str]:
 
 def main() -> int:
     """Prepare the demo databases and receiver, then run ``airflow standalone`` until interrupted."""
+    from ragsync.state.migrations import upgrade
     from ragsync_dev.demo.shop import build_demo_database
     from ragsync_dev.receiver.server import ReferenceReceiver
-    from ragsync.state.migrations import upgrade
 
     server = DbParams.from_url(os.environ.get(ENV_URL) or DEFAULT_URL)
     admin = Database(server.with_database(""))

@@ -14,12 +14,12 @@ from typing import Any
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
-from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document
 from ragsync.magento.categories import QUERIES_PER_CHUNK, CategoryReader
 from ragsync.magento.context import MagentoContext
 from ragsync.settings import parse_settings
+from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
+from ragsync_dev.demo.shop import ShopManifest
 
 from .statement_count import count_statements
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync_dev.demo.commerce import ROW_ID_OFFSET, convert_to_commerce
 from ragsync.documents.model import Document
 from ragsync.magento.context import MagentoContext
 from ragsync.magento.eav import load_values
 from ragsync.magento.products import ProductReader
 from ragsync.settings import Settings
+from ragsync_dev.demo.commerce import ROW_ID_OFFSET, convert_to_commerce
 
 from .statement_count import count_statements
 from .test_products import AERO_DEFAULT, AERO_FR, HOODIE_DEFAULT, HOODIE_FR

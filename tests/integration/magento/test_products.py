@@ -16,12 +16,12 @@ import pytest
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
-from ragsync_dev.demo.shop import ShopManifest
 from ragsync.documents.model import Document, ReadBatch
 from ragsync.errors import UnknownStoreError
 from ragsync.magento.context import MagentoContext
 from ragsync.magento.products import ProductReader
 from ragsync.settings import Settings, parse_settings
+from ragsync_dev.demo.shop import ShopManifest
 
 DEFAULT, FR, OUTLET = 1, 2, 3
 

@@ -25,8 +25,8 @@ from ragsync.delivery.hook import (
     url_from_connection,
 )
 from ragsync.errors import ConnectionNotConfiguredError
-from ragsync_dev.receiver import ReferenceReceiver
 from ragsync.signing import sign_body, signed_headers, verify_standard_webhook
+from ragsync_dev.receiver import ReferenceReceiver
 
 
 def test_hook_follows_airflow_conventions() -> None:
