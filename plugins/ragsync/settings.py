@@ -95,6 +95,14 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """When a delivery run ends in a failed task, so that Airflow's alerting sees it."""
+
+    fail_on_dead: bool = True
+    breaker_open_minutes: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     """All non-secret settings of ragsync."""
 
@@ -112,6 +120,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able data."""
@@ -127,6 +136,7 @@ _SECTIONS: dict[str, type] = {
     "queue": QueueSettings,
     "breaker": BreakerSettings,
     "reconcile": ReconcileSettings,
+    "alerts": AlertSettings,
 }
 
 _SECRET_WORDS = ("secret", "password", "api_key", "token")
@@ -259,6 +269,11 @@ def _section(name: str, raw: Any) -> Any:
         return BreakerSettings(
             failure_threshold=_int(k + "failure_threshold", raw.get("failure_threshold", 5), 1),
             open_seconds=_int(k + "open_seconds", raw.get("open_seconds", 300), 1),
+        )
+    if name == "alerts":
+        return AlertSettings(
+            fail_on_dead=_bool(k + "fail_on_dead", raw.get("fail_on_dead", True)),
+            breaker_open_minutes=_int(k + "breaker_open_minutes", raw.get("breaker_open_minutes", 30), 1),
         )
     return ReconcileSettings(
         max_delete_fraction=_number(k + "max_delete_fraction", raw.get("max_delete_fraction", 0.2), 0, 1),

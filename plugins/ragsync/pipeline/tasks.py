@@ -143,6 +143,7 @@ def prepare(require_enabled: bool = True) -> dict[str, Any]:
 
 def full_sync(dag_kind: str) -> dict[str, Any]:
     """Run the scheduled full sync, with safe deletes, of a DAG's entity types; return counts per type."""
+    from ragsync.pipeline.alerts import emit_sync_metrics
     from ragsync.pipeline.sync import SyncService, is_type_enabled
 
     with task_runtime() as runtime:
@@ -154,11 +155,13 @@ def full_sync(dag_kind: str) -> dict[str, Any]:
                 results[entity_type] = "disabled"
                 continue
             results[entity_type] = service.sync(entity_type).counts()
+        emit_sync_metrics(results)
         return results
 
 
 def resync(conf: Mapping[str, Any]) -> dict[str, Any]:
     """Sync exactly the ids (or SKUs) of a ``ragsync_resync`` run, reconciling nothing."""
+    from ragsync.pipeline.alerts import emit_sync_metrics
     from ragsync.pipeline.sync import SyncService
 
     with task_runtime() as runtime:
@@ -166,6 +169,8 @@ def resync(conf: Mapping[str, Any]) -> dict[str, Any]:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)
         result = service.sync(wanted.entity_type, ids=wanted.ids, stores=wanted.store, force=wanted.force,
                               dry_run=wanted.dry_run)
+        if not wanted.dry_run:
+            emit_sync_metrics({wanted.entity_type: result.counts()})
         for document in result.dry_run_documents[:200]:
             log.info("dry run document: %s", {k: document[k] for k in ("type", "id", "store_id", "action", "hash")})
         return {wanted.entity_type: result.counts()}
@@ -173,11 +178,14 @@ def resync(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 def capture_changes() -> dict[str, Any]:
     """Queue what changed in Magento since the last capture, for every enabled entity type."""
+    from ragsync.pipeline.alerts import emit_sync_metrics
     from ragsync.pipeline.sync import ENTITY_TYPES, SyncService, is_type_enabled
 
     with task_runtime() as runtime:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)
-        return {t: service.capture(t).counts() for t in ENTITY_TYPES if is_type_enabled(runtime.settings, t)}
+        results = {t: service.capture(t).counts() for t in ENTITY_TYPES if is_type_enabled(runtime.settings, t)}
+        emit_sync_metrics(results)
+        return results
 
 
 def delivery_shards() -> list[int]:
@@ -188,13 +196,24 @@ def delivery_shards() -> list[int]:
 
 def deliver_shard(shard: int, time_budget_seconds: float = 50.0) -> dict[str, Any]:
     """Deliver due queue rows of one shard until the queue is empty or the budget is used."""
+    from ragsync.delivery.hook import safe_url
+    from ragsync.pipeline.alerts import delivery_alerts, emit_metrics
     from ragsync.pipeline.deliver import deliver
+    from ragsync.state.clock import SystemClock
 
     with task_runtime() as runtime:
         shards = runtime.settings.queue.delivery_workers
         result = deliver(runtime.ragsync, runtime.hook, runtime.settings, time_budget_seconds=time_budget_seconds,
                          worker=f"shard-{shard}", shard=shard if shards > 1 else None,
                          shards=shards if shards > 1 else None)
+        # The run's work is settled: metrics first, then fail the task (no retry) if it must alert.
+        emit_metrics(runtime.ragsync, result)
+        alerts = delivery_alerts(runtime.ragsync, runtime.settings, result, SystemClock().now(),
+                                 endpoint=safe_url(runtime.hook.url))
+        for alert in alerts:
+            log.error("ragsync alert: %s", alert)
+        if alerts:
+            _fail("; ".join(alerts))
         return _plain(result)
 
 
