@@ -205,7 +205,7 @@ class RagWebhookHook(BaseHook):
 
     conn_name_attr = "ragsync_webhook_conn_id"
     default_conn_name = "ragsync_webhook"
-    conn_type = "http"
+    conn_type = "ragsync_webhook"  # registered by ragsync.provider; connections of type http work too
     hook_name = "RAG Sync Webhook"
 
     def __init__(self, ragsync_webhook_conn_id: str = default_conn_name, environment: str = "production") -> None:
