@@ -12,13 +12,13 @@ import pytest
 
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync.db import Database
-from ragsync_dev.demo.airflow_env import connection_environment, variable_environment
-from ragsync_dev.demo.shop import ShopSummary, build_demo_database, manifest
 from ragsync.magento.context import MagentoContext
 from ragsync.pipeline.sync import SyncService, make_reader
 from ragsync.settings import parse_settings
 from ragsync.state.migrations import upgrade
 from ragsync.state.watermarks import Watermarks
+from ragsync_dev.demo.airflow_env import connection_environment, variable_environment
+from ragsync_dev.demo.shop import ShopSummary, build_demo_database, manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = manifest()
