@@ -111,8 +111,8 @@ def _lookup(kind: str, key: str) -> Any:
     if failures:
         raise SecretsUnavailableError(
             f"could not read Airflow {kind} {key!r}: " + "; ".join(failures)
-            + ". Check that Airflow's metadata database (or the configured secrets backend) is reachable;"
-            " the task is retried."
+            + ". Check that Airflow's metadata database (or the configured secrets backend) is reachable,"
+            " then try again (a DAG task is retried by Airflow)."
         )
     return None
 

@@ -313,7 +313,9 @@ class App:
         """Run ``ragsync test connection``."""
         from ragsync.pipeline.maintenance import test_connection
 
-        result = test_connection(self.ragsync, self.hook(), username=_user())
+        hook = self.hook()
+        _ = hook.config  # a missing or broken connection is a configuration error (exit 3), not a failed test
+        result = test_connection(self.ragsync, hook, username=_user())
         ok, message = bool(result["ok"]), result["message"]
         self.out.line(("connection OK: " if ok else "connection FAILED: ") + str(message))
         return EXIT_OK if ok else EXIT_FAILED

@@ -15,11 +15,8 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Any
 import pytest
 import requests
 
+from fixtures.api_server import running_api_server
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT, running_receiver
 from ragsync.db import Database
 from ragsync.state.migrations import upgrade
@@ -42,7 +40,6 @@ USERS = {"admin": "admin", "viewer": "viewer"}
 ROLES = "admin:admin,viewer:viewer"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SERVER_START_SECONDS = 120
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,12 +85,6 @@ class AirflowServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _airflow_env(home: Path) -> dict[str, str]:
@@ -158,45 +149,9 @@ def airflow_server(airflow_home: Path, db_factory: Any, dashboard_receiver: Refe
     env = _airflow_env(airflow_home)
     env.update(connection_environment(db.params, db.params, dashboard_receiver.url, secret=RECEIVER_SECRET,
                                       tenant=RECEIVER_TENANT, timeout=10))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log_path = airflow_home / "api-server.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [str(AIRFLOW_BIN), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = AirflowServer(url, log_path, db, seeded, dashboard_receiver)
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"airflow api-server exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server did not answer within {SERVER_START_SECONDS} s:\n{server.log_tail()}")
-            time.sleep(0.5)
-        yield server
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the API server and the workers it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    with running_api_server(AIRFLOW_BIN, env, log_path) as url:
+        yield AirflowServer(url, log_path, db, seeded, dashboard_receiver)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def mysql_connection(params: DbParams) -> dict[str, Any]:
 def connection_environment(magento: DbParams, ragsync: DbParams, webhook_url: str, secret: str = DEMO_SECRET,
                            tenant: str = DEMO_TENANT, timeout: int = 10) -> dict[str, str]:
     """Return the ``AIRFLOW_CONN_*`` variables for Magento's DB, ragsync's DB and the webhook."""
-    webhook = {"conn_type": "http", "host": webhook_url, "password": secret,
+    webhook = {"conn_type": "ragsync_webhook", "host": webhook_url, "password": secret,
                "extra": {"tenant_id": tenant, "timeout": timeout, "verify": True}}
     return dict([
         _conn_env(MAGENTO_CONN_ID, mysql_connection(magento)),

@@ -32,9 +32,14 @@ from ragsync_dev.receiver import ReferenceReceiver
 def test_hook_follows_airflow_conventions() -> None:
     assert RagWebhookHook.conn_name_attr == "ragsync_webhook_conn_id"
     assert RagWebhookHook.default_conn_name == "ragsync_webhook"
-    assert RagWebhookHook.conn_type == "http"
+    assert RagWebhookHook.conn_type == "ragsync_webhook"
     assert RagWebhookHook.hook_name == "RAG Sync Webhook"
     assert "relabeling" in RagWebhookHook.get_ui_field_behaviour()
+    # the connection type Airflow's providers manager learns from the package's entry point
+    from ragsync.provider import get_provider_info
+
+    assert get_provider_info()["connection-types"] == [
+        {"connection-type": "ragsync_webhook", "hook-class-name": "ragsync.delivery.hook.RagWebhookHook"}]
 
 
 @pytest.mark.parametrize(
