@@ -113,6 +113,26 @@ class _Progress:
             self._progress.__exit__(*exc)
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, got {text}")
+    return value
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (every sent item) or more, got {value}")
+    return value
+
+
 def _parse_ids(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -130,11 +150,14 @@ def _parse_list(text: str, option: str) -> list[str]:
 class App:
     """The command implementations, sharing settings and connections opened on first use."""
 
-    def __init__(self, out: Output) -> None:
+    def __init__(self, out: Output, verbose: bool = False) -> None:
+        from ragsync.pipeline.tasks import configure_logging
         from ragsync.settings import load_settings
 
         self.out = out
         self.settings = load_settings()
+        configure_logging(self.settings)  # debug and log_file apply to the command as to the tasks
+        _log_to_stderr(logging.DEBUG if self.settings.debug else logging.INFO if verbose else logging.WARNING)
         self._magento: Any = None
         self._ragsync: Any = None
 
@@ -304,8 +327,7 @@ class App:
         from ragsync.pipeline.maintenance import cleanup_sent
 
         result = cleanup_sent(self.ragsync, self.settings, days=args.days)
-        self.out.line(f"deleted sent items older than {args.days or self.settings.queue.cleanup_days} days: "
-                      f"{int(result['deleted'])}")
+        self.out.line(f"deleted sent items older than {result['days']:g} days: {int(result['deleted'])}")
         return EXIT_OK
 
     # --- test / db / explain ------------------------------------------------------------
@@ -411,6 +433,24 @@ def _why(doc: Any, ledger: dict[str, Any] | None, rows: list[dict[str, Any]]) ->
     return "never delivered: the next sync or capture queues it"
 
 
+def _log_to_stderr(level: int) -> None:
+    """Send log lines to stderr only, at ``level``: results go to stdout, which scripts read.
+
+    Importing Airflow's core configures logging with a handler on stdout; it is replaced here, after
+    that import, by one stderr handler. ragsync's own logger keeps INFO for ``log_file``.
+    """
+    import airflow.settings  # noqa: F401 - configures logging on import; do it now, then override
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def dags_folder() -> Path:
     """Return the folder of the DAG files shipped in the installed package (``ragsync.dags``)."""
     import ragsync.dags
@@ -478,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("queue", help="operate the queue")
     queue_sub = queue.add_subparsers(dest="action", required=True)
     p = queue_sub.add_parser("process", help="deliver due items now")
-    p.add_argument("--budget", type=float, default=300.0, help="stop after this many seconds (default 300)")
+    p.add_argument("--budget", type=_positive_seconds, default=300.0,
+                   help="stop after this many seconds (default 300)")
     p.set_defaults(handler="queue_process")
     queue_sub.add_parser("status", help="counts per status, breaker state").set_defaults(handler="queue_status")
     p = queue_sub.add_parser("retry", help="put failed/dead items back to pending")
@@ -491,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue_sub.add_parser("reset-stuck", help="return expired processing items to pending").set_defaults(
         handler="queue_reset_stuck")
     p = queue_sub.add_parser("cleanup", help="delete old sent items")
-    p.add_argument("--days", type=int, help="keep this many days (default queue.cleanup_days)")
+    p.add_argument("--days", type=_days, help="keep this many days; 0 = every sent item (default queue.cleanup_days)")
     p.set_defaults(handler="queue_cleanup")
 
     test = sub.add_parser("test", help="checks")
@@ -533,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.handler == "dags":  # needs neither Airflow's connections nor the Variable
             return dags_command(args, out)
-        app = App(out)
+        app = App(out, verbose=args.verbose)
         return int(getattr(app, args.handler)(args))
     except UsageError as exc:
         print(f"ragsync: error: {exc}", file=sys.stderr)

@@ -142,6 +142,27 @@ _SECTIONS: dict[str, type] = {
 _SECRET_WORDS = ("secret", "password", "api_key", "token")
 
 
+_SHOWN_MAX = 24
+
+
+def _shown(value: Any) -> str:
+    """Return a value for an error message without echoing what may be a pasted secret.
+
+    Short scalars are shown as they are; a longer string, or a list or object holding one, is
+    described by its type and length only, since task logs and the CLI print these messages.
+    """
+    text = repr(value)
+    if len(text) <= _SHOWN_MAX + 2 and not isinstance(value, list | tuple | dict):
+        return text
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    return f"a {type(value).__name__}"
+
+
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -149,16 +170,16 @@ def _bool(key: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
         return value.lower() in ("true", "yes", "1")
-    raise ConfigError(f"ragsync_config: {key} must be true or false, got {value!r}")
+    raise ConfigError(f"ragsync_config: {key} must be true or false, got {_shown(value)}")
 
 
 def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {value!r}")
+        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {_shown(value)}")
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {value!r}") from None
+        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {_shown(value)}") from None
     if number < minimum or (maximum is not None and number > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(f"ragsync_config: {key} must be at least {minimum}{upper}, got {number}")
@@ -167,11 +188,11 @@ def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
 
 def _number(key: str, value: Any, minimum: float, maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"ragsync_config: {key} must be a number, got {value!r}")
+        raise ConfigError(f"ragsync_config: {key} must be a number, got {_shown(value)}")
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"ragsync_config: {key} must be a number, got {value!r}") from None
+        raise ConfigError(f"ragsync_config: {key} must be a number, got {_shown(value)}") from None
     if number < minimum or (maximum is not None and number > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(f"ragsync_config: {key} must be at least {minimum}{upper}, got {number}")
@@ -180,7 +201,7 @@ def _number(key: str, value: Any, minimum: float, maximum: float | None = None) 
 
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise ConfigError(f"ragsync_config: {key} must be one of {', '.join(allowed)}; got {value!r}")
+        raise ConfigError(f"ragsync_config: {key} must be one of {', '.join(allowed)}; got {_shown(value)}")
     return str(value)
 
 
@@ -188,7 +209,7 @@ def _strings(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
-        raise ConfigError(f"ragsync_config: {key} must be a list of strings, got {value!r}")
+        raise ConfigError(f"ragsync_config: {key} must be a list of strings, got {_shown(value)}")
     return tuple(str(v) for v in value)
 
 
@@ -201,8 +222,9 @@ def _check_unknown(prefix: str, given: Mapping[str, Any], known: type) -> None:
                 "ragsync_webhook connection's password, never in the Variable"
             )
         if key not in names:
+            shown = key if len(key) <= _SHOWN_MAX else f"({_shown(key)})"
             raise ConfigError(
-                f"ragsync_config: unknown key {prefix}{key}; allowed keys: {', '.join(sorted(names))}"
+                f"ragsync_config: unknown key {prefix}{shown}; allowed keys: {', '.join(sorted(names))}"
             )
 
 
@@ -210,7 +232,7 @@ def _section(name: str, raw: Any) -> Any:
     if raw is None:
         return _SECTIONS[name]()
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"ragsync_config: {name} must be an object, got {raw!r}")
+        raise ConfigError(f"ragsync_config: {name} must be an object, got {_shown(raw)}")
     _check_unknown(f"{name}.", raw, _SECTIONS[name])
     k = f"{name}."
     if name == "products":

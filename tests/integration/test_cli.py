@@ -122,6 +122,9 @@ def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(cli: 
         (("queue", "retry", "--status", "sent"), 2, "invalid choice: 'sent'"),
         (("explain", "product", "abc"), 2, "invalid product id 'abc'"),
         (("explain", "product", "1", "--store", "nope"), 2, "unknown store 'nope'"),
+        (("sync", "products", "--skus", "NO-SUCH-SKU"), 2, "no product with SKU NO-SUCH-SKU"),
+        (("queue", "cleanup", "--days", "-1"), 2, "must be 0 (every sent item) or more, got -1"),
+        (("queue", "process", "--budget", "-5"), 2, "must be more than 0 and at most 86400 seconds"),
     ]
     for args, code, message in cases:
         result = cli(*args)
@@ -137,6 +140,15 @@ def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(cli: 
     assert invalid.returncode == 3 and "queue.batch_size must be at least 1" in invalid.stderr
     disabled = cli("sync", "products", env=dict(cli.env, AIRFLOW_VAR_RAGSYNC_CONFIG='{"enabled": false}'))
     assert disabled.returncode == 3 and "ragsync is disabled" in disabled.stderr
+    no_folder = dict(cli.env, AIRFLOW_VAR_RAGSYNC_CONFIG=json.dumps({"enabled": True,
+                                                                    "log_file": "/nonexistent-dir/ragsync.log"}))
+    unopened = cli("queue", "status", env=no_folder)
+    assert unopened.returncode == 3 and "log_file '/nonexistent-dir/ragsync.log' cannot be opened" in unopened.stderr
+    magento = json.loads(cli.env["AIRFLOW_CONN_MAGENTO_DB"])
+    magento["extra"] = {**magento.get("extra", {}), "table_prefix": "m2_"}
+    prefixed = cli("sync", "products", "--ids", "1", env=dict(cli.env, AIRFLOW_CONN_MAGENTO_DB=json.dumps(magento)))
+    assert prefixed.returncode == 3, prefixed.stderr
+    assert "m2_" in prefixed.stderr and "table_prefix" in prefixed.stderr and "Traceback" not in prefixed.stderr
     assert cli.queue() == before
 
 
@@ -188,3 +200,15 @@ def test_queue_commands_and_test_connection(cli: Cli) -> None:
     assert {"manual_retry", "manual_clear", "connection_test", "batch_sent", "item_dead"} <= events
     users = {r[0] for r in cli.state.query("SELECT username FROM rag_sync_log WHERE event = 'manual_clear'")}
     assert all(u and u.startswith("cli") for u in users)
+
+
+def test_log_file_and_debug_apply_to_the_command(cli: Cli, tmp_path: Path) -> None:
+    log_file = tmp_path / "ragsync.log"
+    env = dict(cli.env, AIRFLOW_VAR_RAGSYNC_CONFIG=json.dumps({**CONFIG, "log_file": str(log_file)}))
+    quiet = cli("sync", "products", "--ids", str(KNOWN.products["configurable"]), env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "INFO ragsync" in log_file.read_text() and "product manual sync" in log_file.read_text()
+    assert "INFO" not in quiet.stderr, "without -v or debug the terminal only shows warnings"
+    debug = dict(cli.env, AIRFLOW_VAR_RAGSYNC_CONFIG=json.dumps({**CONFIG, "debug": True}))
+    verbose = cli("sync", "products", "--ids", str(KNOWN.products["configurable"]), "--force", env=debug)
+    assert verbose.returncode == 0 and "ragsync.pipeline.sync" in verbose.stderr
