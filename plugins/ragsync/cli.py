@@ -19,6 +19,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -270,11 +271,14 @@ class App:
                        [[t, ledger.live_count(t)] for t in ("product", "category", "cms_page", "cms_block",
                                                             "promotion")])
         breakers = self.ragsync.query_dicts(
-            "SELECT endpoint, state, consecutive_failures, open_until, last_error FROM rag_sync_circuit_breaker")
+            "SELECT endpoint, state, consecutive_failures, open_until, last_error, paused_until, pause_reason"
+            " FROM rag_sync_circuit_breaker")
         for row in breakers:
             self.out.line(f"circuit breaker for {row['endpoint']}: {row['state']} "
                           f"({row['consecutive_failures']} consecutive failures"
-                          + (f", open until {row['open_until']} UTC" if row["state"] == "open" else "") + ")")
+                          + (f", open until {row['open_until']} UTC" if row["state"] == "open" else "") + ")"
+                          + (f"; paused by the backend until {row['paused_until']} UTC" if row["paused_until"]
+                             and row["paused_until"] > datetime.now(UTC).replace(tzinfo=None) else ""))
         if not breakers:
             self.out.line("circuit breaker: closed (no delivery yet)")
         return EXIT_OK

@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ragsync.db import Database
@@ -58,6 +58,13 @@ class BreakerView:
     last_error: str | None
     last_success_at: datetime | None
     updated_at: datetime | None
+    paused_until: datetime | None = None
+    pause_reason: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Return True while the backend's Retry-After pause lasts (UTC)."""
+        return self.paused_until is not None and self.paused_until > datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,13 @@ def read_breakers(db: Database, current_endpoint: str | None) -> list[BreakerVie
     current_key = endpoint_key(current_endpoint) if current_endpoint else None
     rows = db.query(
         "SELECT endpoint_key, endpoint, state, consecutive_failures, opened_at, open_until, last_error,"
-        " last_success_at, updated_at FROM rag_sync_circuit_breaker ORDER BY updated_at DESC LIMIT 20"
+        " last_success_at, updated_at, paused_until, pause_reason FROM rag_sync_circuit_breaker"
+        " ORDER BY updated_at DESC LIMIT 20"
     )
     views = [
         BreakerView(endpoint=str(r[1]).split("?", 1)[0], current=r[0] == current_key, state=r[2],
                     consecutive_failures=int(r[3]), opened_at=r[4], open_until=r[5], last_error=r[6],
-                    last_success_at=r[7], updated_at=r[8])
+                    last_success_at=r[7], updated_at=r[8], paused_until=r[9], pause_reason=r[10])
         for r in rows
     ]
     return sorted(views, key=lambda v: not v.current)
@@ -218,6 +226,10 @@ def judge_health(breaker: BreakerView | None, last_test: AuditEntry | None, endp
     """Summarize the connection's health from the breaker, the last connection test, deliveries and the queue."""
     if endpoint_error:
         return Health("error", "Not configured", endpoint_error)
+    if breaker is not None and breaker.paused and breaker.paused_until is not None:
+        return Health("warning", "Paused by the backend",
+                      f"paused by the backend until {breaker.paused_until:%Y-%m-%d %H:%M:%S} UTC"
+                      + (f" ({breaker.pause_reason[:200]})" if breaker.pause_reason else ""))
     if breaker is not None and breaker.state == "open":
         return Health("error", "Circuit open",
                       f"{breaker.consecutive_failures} consecutive failures; nothing is sent until "

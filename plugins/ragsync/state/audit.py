@@ -22,6 +22,7 @@ EVENTS = (
     "breaker_opened",
     "breaker_closed",
     "breaker_half_open",
+    "delivery_paused",
     "manual_retry",
     "manual_clear",
     "stuck_reset",

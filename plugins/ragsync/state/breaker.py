@@ -11,6 +11,10 @@ While open nothing is claimed, so no attempts are spent. When the open time is u
 worker acquires the probe lease under a row lock and sends a small probe batch; the others keep
 waiting. A probe lease that is not settled (the worker died) expires, and another worker may probe.
 Every transition is written to the audit log.
+
+Independently of the state, the backend can *pause* the endpoint: an answer with ``Retry-After``
+sets ``paused_until`` (:meth:`CircuitBreaker.pause`), and until then no worker claims or sends
+anything, the breaker's probe included.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ GO, PROBE, STOP = "go", "probe", "stop"
 DEFAULT_PROBE_LEASE_SECONDS = 120
 CLEAN_STATE_TTL_SECONDS = 5.0
 _COLUMNS = ("state, consecutive_failures, opened_at, open_until, probe_token, probe_expires_at, last_error,"
-            " last_success_at, updated_at")
+            " last_success_at, updated_at, paused_until, pause_reason")
 
 
 def endpoint_key(endpoint: str) -> str:
@@ -57,6 +61,12 @@ class BreakerState:
     last_error: str | None
     last_success_at: datetime | None
     updated_at: datetime | None
+    paused_until: datetime | None = None
+    pause_reason: str | None = None
+
+    def paused(self, now: datetime) -> bool:
+        """Return True while the backend's Retry-After pause lasts."""
+        return self.paused_until is not None and self.paused_until > now
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ class Decision:
 
 def _snapshot(row: tuple[Any, ...] | None) -> BreakerState:
     if row is None:
-        return BreakerState(CLOSED, 0, None, None, None, None, None, None, None)
+        return BreakerState(CLOSED, 0, None, None, None, None, None, None, None, None, None)
     return BreakerState(row[0], int(row[1]), *row[2:])
 
 
@@ -133,6 +143,10 @@ class CircuitBreaker:
         self._ensure()
         now = self.clock.now()
         current = self._read()
+        if current.paused(now):
+            self._clean_seen_at = None
+            return Decision(STOP, current.state, retry_at=current.paused_until,
+                            reason=f"paused by the backend until {current.paused_until:%Y-%m-%d %H:%M:%S} UTC")
         if current.state == CLOSED:
             clean = current.consecutive_failures == 0
             self._clean_seen_at = time.monotonic() if clean else None
@@ -143,6 +157,8 @@ class CircuitBreaker:
 
         def work() -> Decision:
             locked = self._read(lock=True)
+            if locked.paused(now):
+                return Decision(STOP, locked.state, retry_at=locked.paused_until, reason="paused by the backend")
             if locked.state == CLOSED:
                 return Decision(GO, CLOSED)
             if not self._probe_due(locked, now):
@@ -189,7 +205,7 @@ class CircuitBreaker:
         if self._clean_seen_at is not None and time.monotonic() - self._clean_seen_at < CLEAN_STATE_TTL_SECONDS:
             return  # allow() just saw it closed with no failures: nothing to reset
         current = self._read()
-        if current.state == CLOSED and current.consecutive_failures == 0:
+        if current.state == CLOSED and current.consecutive_failures == 0 and current.paused_until is None:
             self._clean_seen_at = time.monotonic()
             return
         now = self.clock.now()
@@ -198,8 +214,8 @@ class CircuitBreaker:
             locked = self._read(lock=True)
             self.db.execute(
                 "UPDATE rag_sync_circuit_breaker SET state = 'closed', consecutive_failures = 0, opened_at = NULL,"
-                " open_until = NULL, probe_token = NULL, probe_expires_at = NULL, last_success_at = %s,"
-                " updated_at = %s WHERE endpoint_key = %s",
+                " open_until = NULL, probe_token = NULL, probe_expires_at = NULL, paused_until = NULL,"
+                " pause_reason = NULL, last_success_at = %s, updated_at = %s WHERE endpoint_key = %s",
                 (now, now, self.key),
             )
             if locked.state != CLOSED:
@@ -271,6 +287,35 @@ class CircuitBreaker:
             level="error", details={"was": was, "failures": failures, "open_until": until.isoformat(),
                                     "last_error": error[:500]})
 
+    def pause(self, until: datetime, reason: str) -> BreakerState:
+        """Pause the endpoint for every worker until ``until`` (the backend's Retry-After, already clamped).
+
+        A later pause never shortens an earlier one; an open breaker does not probe before the pause ends.
+        """
+        self._ensure()
+        self._clean_seen_at = None
+        now = self.clock.now()
+
+        def work() -> tuple[BreakerState, BreakerState]:
+            locked = self._read(lock=True)
+            if locked.paused_until is None or locked.paused_until < until:
+                self.db.execute(
+                    "UPDATE rag_sync_circuit_breaker SET paused_until = %s, pause_reason = %s,"
+                    " open_until = IF(open_until IS NOT NULL AND open_until < %s, %s, open_until), updated_at = %s"
+                    " WHERE endpoint_key = %s",
+                    (until, reason[:500], until, until, now, self.key),
+                )
+            return locked, self._read()
+
+        before, after = in_transaction(self.db, work)
+        if not before.paused(now):
+            self.audit.write("delivery_paused",
+                             f"the backend asked for a pause (Retry-After): nothing is sent to {self.endpoint_label}"
+                             f" until {until:%Y-%m-%d %H:%M:%S} UTC", level="warning",
+                             details={"paused_until": until.isoformat(), "reason": reason[:500]})
+            log.warning("delivery paused by the backend until %s UTC: %s", until, reason[:200])
+        return after
+
     def release_probe(self, token: str) -> None:
         """Give the probe lease back unused (nothing was due): the next worker may probe at once."""
         self.db.execute(
@@ -285,6 +330,6 @@ class CircuitBreaker:
         now = self.clock.now()
         self.db.execute(
             "UPDATE rag_sync_circuit_breaker SET state = 'closed', consecutive_failures = 0, opened_at = NULL,"
-            " open_until = NULL, probe_token = NULL, probe_expires_at = NULL, updated_at = %s"
-            " WHERE endpoint_key = %s", (now, self.key))
+            " open_until = NULL, probe_token = NULL, probe_expires_at = NULL, paused_until = NULL, pause_reason = NULL,"
+            " updated_at = %s WHERE endpoint_key = %s", (now, self.key))
         self.audit.write("breaker_closed", "circuit breaker closed by hand", username=username)

@@ -87,3 +87,40 @@ def test_manual_reset_is_audited(ragsync_db: Database) -> None:
     b.reset(username="alice")
     assert b.state().state == "closed"
     assert AuditLog(ragsync_db).recent(1)[0].username == "alice"
+
+
+def test_a_retry_after_pause_stops_every_worker_until_it_ends(ragsync_db: Database) -> None:
+    clock = ManualClock(datetime(2026, 1, 1))
+    first = breaker(ragsync_db, clock)
+    second = breaker(Database(ragsync_db.params), clock)
+    assert first.allow().go and second.allow().go
+    first.pause(datetime(2026, 1, 1, 0, 15), "HTTP 503 Retry-After: 900")
+    first.pause(datetime(2026, 1, 1, 0, 1), "HTTP 429 Retry-After: 60")  # never shortens the pause
+    for worker in (first, second):
+        decision = worker.allow()
+        assert decision.stop and decision.retry_at == datetime(2026, 1, 1, 0, 15)
+        assert "paused by the backend until 2026-01-01 00:15:00 UTC" in decision.reason
+    state = second.state()
+    assert state.state == "closed" and state.pause_reason == "HTTP 503 Retry-After: 900"
+    clock.advance(seconds=899)
+    assert second.allow().stop
+    clock.advance(seconds=1)
+    assert second.allow().go
+    events = [e.event for e in AuditLog(ragsync_db).recent()]
+    assert events.count("delivery_paused") == 1
+
+
+def test_an_open_breaker_does_not_probe_before_the_pause_ends(ragsync_db: Database) -> None:
+    clock = ManualClock(datetime(2026, 1, 1))
+    b = breaker(ragsync_db, clock)
+    b.open("HTTP 503")  # probe due at 00:05
+    b.pause(datetime(2026, 1, 1, 0, 15), "HTTP 503 Retry-After: 900")
+    assert b.state().open_until == datetime(2026, 1, 1, 0, 15)
+    clock.advance(seconds=300)
+    assert b.allow().stop, "open_seconds passed, but the backend asked for 15 minutes"
+    clock.advance(seconds=600)
+    probe = b.allow()
+    assert probe.probe
+    b.record_success()
+    after = b.state()
+    assert after.state == "closed" and after.paused_until is None and after.pause_reason is None
