@@ -60,6 +60,7 @@ def bounded_hook(environment: str) -> RagWebhookHook:
     return RagWebhookHook.from_values(
         url=config.url, secret=config.secret, tenant_id=config.tenant_id,
         timeout=min(config.timeout, TEST_TIMEOUT_SECONDS), verify=config.verify, environment=environment,
+        ack=config.ack,
     )
 
 

@@ -9,7 +9,9 @@ Connection ``ragsync_webhook`` (type ``http``):
   the HMAC key) or a Standard Webhooks secret ``whsec_<base64>`` (the decoded bytes are the key),
   see :func:`ragsync.signing.signing_key`;
 * extra: ``tenant_id`` (sent as ``X-Tenant-ID``), ``timeout`` (seconds, default 30), ``verify``
-  (TLS certificate verification: true, false or a CA bundle path; default true).
+  (TLS certificate verification: true, false or a CA bundle path; default true), ``ack`` (what
+  counts as delivered: ``json``, the default, a 2xx whose body is a JSON object that reports no
+  failure; ``status``, any 2xx; see :func:`ragsync.delivery.policy.acknowledgement_problem`).
 
 Every request states its timeout, follows no redirects, is never retried by the transport (the
 queue owns retries), and carries the seed's headers, the tenant and the Standard Webhooks trio.
@@ -52,6 +54,7 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ragsync import USER_AGENT
 from ragsync.delivery.batching import new_batch_id
+from ragsync.delivery.policy import ACK_JSON, ACK_MODES, NOT_ACKNOWLEDGED, acknowledgement_problem
 from ragsync.documents.model import canonical_json, iso_utc
 from ragsync.errors import ConfigError, ConnectionNotConfiguredError
 from ragsync.signing import signed_headers, signing_key
@@ -68,13 +71,14 @@ ENVIRONMENT_HEADER = "X-Environment"
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    """Where and how to POST: URL, secret (never shown in repr), tenant, timeout, TLS verification."""
+    """Where and how to POST: URL, secret (never shown in repr), tenant, timeout, TLS verification, acknowledgement."""
 
     url: str
     secret: str = field(repr=False)
     tenant_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     verify: bool | str = True
+    ack: str = ACK_JSON
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -95,27 +99,39 @@ class WebhookConfig:
             raise ConnectionNotConfiguredError(
                 f"the webhook connection's extra verify names {self.verify!r}, which does not exist on this "
                 "worker: give the path of a CA bundle (a file or a directory), true or false")
+        if self.ack not in ACK_MODES:
+            raise ConnectionNotConfiguredError(
+                f"the webhook connection's extra ack must be one of {', '.join(repr(m) for m in ACK_MODES)} "
+                f"(json: a 2xx counts as delivered only with a JSON object as its body; status: any 2xx), "
+                f"got {self.ack!r}")
 
 
 @dataclass(frozen=True)
 class DeliveryResponse:
-    """What came back from one POST: a status, or ``status=None`` with an ``error_kind``."""
+    """What came back from one POST: a status, or ``status=None`` with an ``error_kind``.
+
+    A 2xx that does not acknowledge the request (see the connection extra ``ack``) has the
+    ``error_kind`` :data:`~ragsync.delivery.policy.NOT_ACKNOWLEDGED` and says why in ``problem``.
+    """
 
     status: int | None
     text: str = ""
     retry_after: str | None = None
     elapsed: float = 0.0
     error_kind: str | None = None
+    problem: str = ""
 
     @property
     def ok(self) -> bool:
-        """Return True for a 2xx answer."""
-        return self.status is not None and 200 <= self.status <= 299
+        """Return True for a 2xx answer that acknowledges the request."""
+        return self.status is not None and 200 <= self.status <= 299 and self.error_kind is None
 
     def describe(self) -> str:
         """Return a one-line description for the queue's last_error and the audit log."""
         if self.status is None:
             return f"{self.error_kind or 'error'}: {self.text}".strip()
+        if self.error_kind == NOT_ACKNOWLEDGED:
+            return f"HTTP {self.status}, not acknowledged: {self.problem}; body: {self.text or '(empty)'}"
         return f"HTTP {self.status}: {self.text}".strip() if self.text else f"HTTP {self.status}"
 
 
@@ -226,10 +242,11 @@ class RagWebhookHook(BaseHook):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         verify: bool | str = True,
         environment: str = "production",
+        ack: str = ACK_JSON,
     ) -> RagWebhookHook:
         """Build a hook from plain values, without an Airflow connection (tests, CLI, benchmarks)."""
         hook = cls(environment=environment)
-        hook._config = WebhookConfig(url, secret, tenant_id or None, float(timeout), verify)
+        hook._config = WebhookConfig(url, secret, tenant_id or None, float(timeout), verify, ack)
         return hook
 
     @classmethod
@@ -240,7 +257,7 @@ class RagWebhookHook(BaseHook):
             "relabeling": {"host": "Webhook URL", "password": "API secret"},
             "placeholders": {
                 "host": "https://rag.example.com/api/webhooks/magento",
-                "extra": json.dumps({"tenant_id": "my-tenant", "timeout": 30, "verify": True}),
+                "extra": json.dumps({"tenant_id": "my-tenant", "timeout": 30, "verify": True, "ack": ACK_JSON}),
             },
         }
 
@@ -264,12 +281,14 @@ class RagWebhookHook(BaseHook):
                 f"the {self.ragsync_webhook_conn_id} connection's extra timeout must be seconds, got {timeout!r}"
             ) from None
         tenant = extra.get("tenant_id")
+        ack = extra.get("ack")
         return WebhookConfig(
             url=url_from_connection(conn.host, conn.schema, conn.port),
             secret=conn.password or "",
             tenant_id=str(tenant) if tenant not in (None, "") else None,
             timeout=timeout_seconds,
             verify=_as_bool_or_path(extra.get("verify", True)),
+            ack=ACK_JSON if ack is None else str(ack).strip().lower(),
         )
 
     @property
@@ -327,11 +346,17 @@ class RagWebhookHook(BaseHook):
         except (HTTPError, OSError, ValueError) as exc:
             return self._no_response("error", exc, started, msg_id, len(body))
         elapsed = time.monotonic() - started
-        raw = raw[: MAX_RESPONSE_TEXT * 4]
-        text = raw.decode(_charset(response.headers.get("Content-Type")), errors="replace")[:MAX_RESPONSE_TEXT].strip()
+        text = raw[: MAX_RESPONSE_TEXT * 4].decode(
+            _charset(response.headers.get("Content-Type")), errors="replace")[:MAX_RESPONSE_TEXT].strip()
+        retry_after = response.headers.get("Retry-After")
+        problem = acknowledgement_problem(response.status, raw, config.ack)
+        if problem is not None:
+            log.info("POST %s: %d bytes, webhook-id %s -> HTTP %d in %.0f ms, not acknowledged: %s",
+                     safe_url(config.url), len(body), msg_id, response.status, elapsed * 1000, problem)
+            return DeliveryResponse(response.status, text, retry_after, elapsed, NOT_ACKNOWLEDGED, problem)
         log.debug("POST %s: %d bytes, webhook-id %s -> HTTP %d in %.0f ms",
                   safe_url(config.url), len(body), msg_id, response.status, elapsed * 1000)
-        return DeliveryResponse(response.status, text, response.headers.get("Retry-After"), elapsed)
+        return DeliveryResponse(response.status, text, retry_after, elapsed)
 
     def _scrubbed(self, exc: BaseException, limit: int = 300) -> str:
         """Return the exception's message without the URL's credentials, query or fragment (for last_error and logs)."""
@@ -365,7 +390,7 @@ class RagWebhookHook(BaseHook):
         return body.encode("utf-8"), msg_id
 
     def test_connection(self) -> tuple[bool, str]:
-        """POST a signed ping and return ``(ok, message)``; a 2xx answer is success."""
+        """POST a signed ping and return ``(ok, message)``; a 2xx that acknowledges it (extra ``ack``) is success."""
         try:
             config = self.config
         except Exception as exc:  # noqa: BLE001 - configuration problems are the message
@@ -377,6 +402,8 @@ class RagWebhookHook(BaseHook):
             return True, f"Connection OK: {where} answered HTTP {response.status} in {response.elapsed * 1000:.0f} ms"
         if response.status is None:
             return False, f"Cannot reach {where}: {response.describe()}"
+        if response.error_kind == NOT_ACKNOWLEDGED:
+            return False, f"{where} answered {response.describe()[:len(response.problem) + 240]}"
         hint = ""
         if response.status in (401, 403):
             hint = " (the API secret or the tenant id is likely wrong)"

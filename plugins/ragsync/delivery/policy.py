@@ -5,18 +5,32 @@ The classification is design.md section 5's table:
 ==============================================  ==========  =============================================
 response                                        outcome     effect
 ==============================================  ==========  =============================================
-2xx                                             SENT        rows ``sent``, ledger updated; breaker success
+2xx that acknowledges (see below)               SENT        rows ``sent``, ledger updated; breaker success
+2xx that does not acknowledge                   RETRY       like a 5xx: the endpoint is not the receiver
 timeout, connection error, 3xx, 408, 429, 5xx   RETRY       rows ``failed`` per schedule; breaker failure
 401, 403                                        AUTH        like RETRY, audit says secret/tenant is wrong
 400, 413, 422                                   SPLIT       halve the batch; a lone bad item goes ``dead``
 410                                             GONE        rows ``failed``; the breaker opens
 any other 4xx (404, 405, 409, ...)              RETRY       most likely a wrong URL or a transient state
 ==============================================  ==========  =============================================
+
+What acknowledges is the connection extra ``ack`` (:func:`acknowledgement_problem`):
+
+* ``json`` (the default): a 2xx whose body is a JSON object that does not report a failure
+  (``"ok": false``, ``"success": false``, ``"status": "error"``/``"fail"``/``"failed"``, or a
+  non-empty ``"error"``). An empty body, a 204, HTML, invalid JSON or a JSON array/string/number
+  is not an acknowledgement: a proxy's error page, a login page or a catch-all route answers 200
+  too, and taking it for one would mark the items ``sent`` and never send them again;
+* ``status``: any 2xx, whatever its body (for backends that answer 2xx with no or a non-JSON body).
+
+The hook applies the rule to each answer and gives a 2xx that fails it the ``error_kind``
+:data:`NOT_ACKNOWLEDGED`, which :func:`classify_response` classifies as RETRY.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,6 +39,16 @@ RETRY_AFTER_MIN_SECONDS = 1.0
 RETRY_AFTER_MAX_SECONDS = 3600.0
 SPLIT_STATUSES = frozenset({400, 413, 422})
 AUTH_STATUSES = frozenset({401, 403})
+ACK_JSON = "json"
+ACK_STATUS = "status"
+ACK_MODES = (ACK_JSON, ACK_STATUS)
+"""The values of the ``ragsync_webhook`` connection's extra ``ack``; ``json`` is the default."""
+NOT_ACKNOWLEDGED = "not_acknowledged"
+"""The ``error_kind`` of a 2xx answer that is not an acknowledgement."""
+FAILED_STATUSES = frozenset({"error", "fail", "failed"})
+NOT_THE_RECEIVER_HINT = (
+    "is the URL the receiver's, not a proxy or a login page? If your backend answers 2xx without a JSON object, "
+    'set the connection extra ack to "status"')
 
 
 class Outcome(enum.Enum):
@@ -43,11 +67,14 @@ class Outcome(enum.Enum):
 
 
 def classify_response(status: int | None, error_kind: str | None = None) -> Outcome:
-    """Classify an HTTP status (None: no response, see ``error_kind``) into an :class:`Outcome`."""
+    """Classify an HTTP status (None: no response, see ``error_kind``) into an :class:`Outcome`.
+
+    A 2xx with ``error_kind`` :data:`NOT_ACKNOWLEDGED` (see :func:`acknowledgement_problem`) is RETRY.
+    """
     if status is None:
         return Outcome.RETRY
     if 200 <= status <= 299:
-        return Outcome.SENT
+        return Outcome.RETRY if error_kind == NOT_ACKNOWLEDGED else Outcome.SENT
     if status in AUTH_STATUSES:
         return Outcome.AUTH
     if status in SPLIT_STATUSES:
@@ -55,6 +82,33 @@ def classify_response(status: int | None, error_kind: str | None = None) -> Outc
     if status == 410:
         return Outcome.GONE
     return Outcome.RETRY
+
+
+def acknowledgement_problem(status: int, body: bytes, ack: str = ACK_JSON) -> str | None:
+    """Return why a 2xx answer with ``body`` does not acknowledge the request under ``ack``; None when it does.
+
+    Statuses other than 2xx are not judged here (None): :func:`classify_response` decides them.
+    """
+    if ack == ACK_STATUS or not 200 <= status <= 299:
+        return None
+    if not body.strip():
+        return f"the body is empty ({NOT_THE_RECEIVER_HINT})"
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return f"the body is not JSON ({NOT_THE_RECEIVER_HINT})"
+    if not isinstance(answer, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(answer), "a number")
+        return f"the body is JSON {kind}, not an object ({NOT_THE_RECEIVER_HINT})"
+    for key in ("ok", "success"):
+        if answer.get(key) is False:
+            return f'the JSON object reports a failure ("{key}": false): the backend did not take the request'
+    status_text = answer.get("status")
+    if isinstance(status_text, str) and status_text.strip().lower() in FAILED_STATUSES:
+        return f'the JSON object reports a failure ("status": "{status_text[:40]}"): the backend did not take the request'
+    if answer.get("error") not in (None, "", False, {}, []):
+        return "the JSON object reports a failure (a non-empty \"error\"): the backend did not take the request"
+    return None
 
 
 def retry_delay(attempt: int, delays_minutes: tuple[float, ...] | list[float], jitter: float = 0.1,

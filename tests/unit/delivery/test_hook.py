@@ -65,6 +65,10 @@ def test_bad_connections_are_named() -> None:
         url_from_connection("rag.example.com", "ftp")
     with pytest.raises(ConnectionNotConfiguredError, match="secret"):
         WebhookConfig("https://rag.example.com", "")
+    with pytest.raises(ConnectionNotConfiguredError, match="extra ack must be one of 'json', 'status'.*'always'"):
+        WebhookConfig("https://rag.example.com", "s", ack="always")
+    with pytest.raises(ConnectionNotConfiguredError, match="extra ack"):
+        RagWebhookHook.from_values("https://rag.example.com", "s", ack="2xx")
 
 
 def test_config_repr_and_safe_url_hide_secrets() -> None:
@@ -81,6 +85,24 @@ def test_connection_from_airflow_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert config.url == "https://rag.example.com/api/webhooks/magento"
     assert config.secret == "pw-123"
     assert (config.tenant_id, config.timeout, config.verify) == ("acme", 12.5, False)
+    assert config.ack == "json"  # the safe default: a 2xx needs a JSON object to count as delivered
+
+
+@pytest.mark.parametrize(("ack", "expected"), [("status", "status"), (" JSON ", "json"), ("json", "json")])
+def test_connection_extra_ack_is_read(monkeypatch: pytest.MonkeyPatch, ack: str, expected: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_RAGSYNC_WEBHOOK", json.dumps({
+        "conn_type": "http", "host": "https://rag.example.com/hook", "password": "pw-123", "extra": {"ack": ack}}))
+    assert RagWebhookHook().config.ack == expected
+
+
+@pytest.mark.parametrize("ack", ["always", True, 200, ""])
+def test_connection_extra_ack_names_the_allowed_values(monkeypatch: pytest.MonkeyPatch, ack: object) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_RAGSYNC_WEBHOOK", json.dumps({
+        "conn_type": "http", "host": "https://rag.example.com/hook", "password": "pw-123", "extra": {"ack": ack}}))
+    with pytest.raises(ConnectionNotConfiguredError, match="extra ack must be one of 'json', 'status'"):
+        _ = RagWebhookHook().config
+    ok, message = RagWebhookHook().test_connection()
+    assert not ok and "'json', 'status'" in message
 
 
 def test_missing_connection_says_how_to_create_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,6 +284,56 @@ class _AnswerHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
         pass
+
+
+class _GarbageHandler(BaseHTTPRequestHandler):
+    """Answers every POST with the server's ``status`` and ``body``, as a proxy's page or a stub would."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        server = self.server
+        assert isinstance(server, _GarbageServer)
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(server.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(server.body)))
+        self.end_headers()
+        self.wfile.write(server.body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+        pass
+
+
+class _GarbageServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body = status, body
+        super().__init__(("127.0.0.1", 0), _GarbageHandler)
+
+
+@pytest.mark.parametrize(("status", "body"), [(200, b"<html><body>Sign in</body></html>"), (200, b"OK"), (204, b""),
+                                              (200, b'{"ok": false}')])
+def test_a_2xx_that_does_not_acknowledge_is_not_ok(status: int, body: bytes) -> None:
+    server = _GarbageServer(status, body)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        response = RagWebhookHook.from_values(url, "s", timeout=10).post_body(b"{}", "mag-1")
+        assert (response.status, response.ok, response.error_kind) == (status, False, "not_acknowledged")
+        described = response.describe()
+        assert described.startswith(f"HTTP {status}, not acknowledged: ")
+        assert described.endswith(f"body: {body.decode() or '(empty)'}")
+        ok, message = RagWebhookHook.from_values(url, "s", timeout=10).test_connection()
+        assert not ok and message.startswith(f"{url} answered HTTP {status}, not acknowledged")
+        assert response.problem in message
+        relaxed = RagWebhookHook.from_values(url, "s", timeout=10, ack="status")
+        assert relaxed.post_body(b"{}", "mag-2").ok
+        assert relaxed.test_connection()[0]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(("body_bytes", "reused"), [(300, True), (50 * 1024 * 1024, False)])

@@ -7,7 +7,16 @@ from datetime import datetime
 
 import pytest
 
-from ragsync.delivery.policy import Outcome, classify_response, parse_retry_after, retry_delay
+from ragsync.delivery.policy import (
+    ACK_JSON,
+    ACK_STATUS,
+    NOT_ACKNOWLEDGED,
+    Outcome,
+    acknowledgement_problem,
+    classify_response,
+    parse_retry_after,
+    retry_delay,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +36,69 @@ from ragsync.delivery.policy import Outcome, classify_response, parse_retry_afte
 def test_classify_response_follows_the_design_table(status: int | None, error_kind: str | None,
                                                      expected: Outcome) -> None:
     assert classify_response(status, error_kind) is expected
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+
+
+def answer_outcome(status: int, body: bytes, ack: str) -> Outcome:
+    """Classify an answer as the hook and the delivery run do: the acknowledgement rule, then the status."""
+    problem = acknowledgement_problem(status, body, ack)
+    return classify_response(status, NOT_ACKNOWLEDGED if problem is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "under_json", "under_status"),
+    [
+        (200, b'{"accepted": 3}', Outcome.SENT, Outcome.SENT),
+        (202, b' {"accepted": 0, "duplicate": true}\n', Outcome.SENT, Outcome.SENT),
+        (200, b"{}", Outcome.SENT, Outcome.SENT),
+        (200, b'{"ok": true, "error": null}', Outcome.SENT, Outcome.SENT),
+        (200, b"[]", Outcome.RETRY, Outcome.SENT),
+        (200, b'[{"accepted": 3}]', Outcome.RETRY, Outcome.SENT),
+        (200, b'"OK"', Outcome.RETRY, Outcome.SENT),
+        (200, b"1", Outcome.RETRY, Outcome.SENT),
+        (200, b"true", Outcome.RETRY, Outcome.SENT),
+        (200, b"null", Outcome.RETRY, Outcome.SENT),
+        (200, HTML_PAGE, Outcome.RETRY, Outcome.SENT),
+        (200, b"OK", Outcome.RETRY, Outcome.SENT),
+        (200, b'{"accepted": 3', Outcome.RETRY, Outcome.SENT),
+        (200, b"\xff\xfe\x00garbage", Outcome.RETRY, Outcome.SENT),
+        (200, b"", Outcome.RETRY, Outcome.SENT),
+        (200, b" \r\n", Outcome.RETRY, Outcome.SENT),
+        (204, b"", Outcome.RETRY, Outcome.SENT),
+        (200, b'{"ok": false, "error": "index unavailable"}', Outcome.RETRY, Outcome.SENT),
+        (200, b'{"success": false}', Outcome.RETRY, Outcome.SENT),
+        (200, b'{"status": "error", "message": "db down"}', Outcome.RETRY, Outcome.SENT),
+        (200, b'{"status": "Failed"}', Outcome.RETRY, Outcome.SENT),
+        (200, b'{"error": "upstream timeout"}', Outcome.RETRY, Outcome.SENT),
+        (200, b'{"status": "ok"}', Outcome.SENT, Outcome.SENT),
+        # statuses other than 2xx are classified by their status alone, whatever the body
+        (503, b'{"accepted": 3}', Outcome.RETRY, Outcome.RETRY),
+        (422, HTML_PAGE, Outcome.SPLIT, Outcome.SPLIT),
+        (401, b"", Outcome.AUTH, Outcome.AUTH),
+        (410, b"", Outcome.GONE, Outcome.GONE),
+    ],
+)
+def test_a_2xx_counts_as_delivered_only_when_it_acknowledges(status: int, body: bytes, under_json: Outcome,
+                                                             under_status: Outcome) -> None:
+    assert answer_outcome(status, body, ACK_JSON) is under_json
+    assert answer_outcome(status, body, ACK_STATUS) is under_status
+
+
+def test_a_garbage_2xx_is_a_breaker_failure_and_says_what_to_check() -> None:
+    assert classify_response(200, NOT_ACKNOWLEDGED).is_failure
+    for body in (HTML_PAGE, b"", b"[1]", b"not json"):
+        problem = acknowledgement_problem(200, body)
+        assert problem is not None
+        assert "proxy or a login page" in problem and 'ack to "status"' in problem, problem
+    assert "empty" in (acknowledgement_problem(204, b"") or "")
+    assert "not JSON" in (acknowledgement_problem(200, HTML_PAGE) or "")
+    assert "array" in (acknowledgement_problem(200, b"[]") or "")
+    negative = acknowledgement_problem(200, b'{"ok": false}') or ""
+    assert '"ok": false' in negative and "did not take the request" in negative
+    assert acknowledgement_problem(200, b'{"accepted": 1}') is None
+    assert acknowledgement_problem(500, b"<html>") is None  # not a 2xx: the status decides
 
 
 def test_breaker_failures_are_retry_auth_and_gone_only() -> None:

@@ -7,6 +7,8 @@
 --
 -- The ledger index replaces RAG_SYNC_LEDGER_LIVE with one that also holds delivered_hash, so the
 -- dashboard's and reconciliation's live counts are answered from the index alone.
+-- Each ALTER is applied whole or not at all; the guard lets an interrupted upgrade skip the one done.
+-- if: index rag_sync_queue.RAG_SYNC_QUEUE_ENTITY_TYPE is missing
 ALTER TABLE `rag_sync_queue`
   ADD KEY `RAG_SYNC_QUEUE_ENTITY_TYPE` (`entity_type`),
   ADD KEY `RAG_SYNC_QUEUE_ENTITY_ID` (`entity_id`),
@@ -16,6 +18,7 @@ ALTER TABLE `rag_sync_queue`
   ADD KEY `RAG_SYNC_QUEUE_DOCUMENT_BYTES` (`document_bytes`),
   ADD KEY `RAG_SYNC_QUEUE_SOURCE` (`source`);
 
+-- (re-running this one drops and adds the same index: harmless)
 ALTER TABLE `rag_sync_ledger`
   DROP INDEX `RAG_SYNC_LEDGER_LIVE`,
   ADD KEY `RAG_SYNC_LEDGER_LIVE` (`entity_type`, `is_tombstone`, `store_id`, `delivered_hash`);

@@ -8,9 +8,13 @@
 -- item is viewed; deleting a queue row deletes its document (ON DELETE CASCADE), so the two
 -- cannot drift apart.
 --
--- Idempotent up to the column drop: the copy ignores documents already copied. The drop asks for
--- ALGORITHM=INPLACE, which rebuilds the table (online, reads and writes go on): an instant drop
--- (MariaDB 10.4+, MySQL 8.0.29+) would leave every old document in the rows on disk.
+-- Three steps, each safe to run again after a crash at any point (see ragsync.state.migrations):
+-- the table is created if missing; the copy runs while the queue still has its `document` column
+-- and ignores documents already copied; the column is dropped only if it is still there, and a
+-- single ALTER is applied completely or not at all. So after a crash `ragsync db upgrade` carries
+-- on where it stopped and loses no document. The drop asks for ALGORITHM=INPLACE, which rebuilds
+-- the table (online, reads and writes go on): an instant drop (MariaDB 10.4+, MySQL 8.0.29+) would
+-- leave every old document in the rows on disk.
 CREATE TABLE IF NOT EXISTS `rag_sync_queue_document` (
   `queue_id` bigint unsigned NOT NULL,
   `document` longtext NOT NULL COMMENT 'the item as canonical JSON, exactly as it will be sent',
@@ -19,7 +23,9 @@ CREATE TABLE IF NOT EXISTS `rag_sync_queue_document` (
     ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT='ragsync outbox documents';
 
+-- if: column rag_sync_queue.document exists
 INSERT IGNORE INTO `rag_sync_queue_document` (`queue_id`, `document`)
   SELECT `id`, `document` FROM `rag_sync_queue` WHERE `document` IS NOT NULL;
 
+-- if: column rag_sync_queue.document exists
 ALTER TABLE `rag_sync_queue` DROP COLUMN `document`, ALGORITHM=INPLACE;

@@ -5,6 +5,9 @@
 -- for 640,000 entries, two thirds of a second to count, and rewritten on every delivery because
 -- the hash changes. `is_live` is stored and indexed instead: the index is less than half the size,
 -- and a redelivery of a live document no longer touches it.
+-- One ALTER, applied completely or not at all, and skipped when a crashed upgrade had already
+-- applied it (the column exists) but had not yet recorded the version.
+-- if: column rag_sync_ledger.is_live is missing
 ALTER TABLE `rag_sync_ledger`
   ADD COLUMN `is_live` tinyint(1) GENERATED ALWAYS AS (IF(`is_tombstone` = 0 AND `delivered_hash` IS NOT NULL, 1, 0)) STORED
     COMMENT '1 when the backend holds the document (delivered, not deleted)',

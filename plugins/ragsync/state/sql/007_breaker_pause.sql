@@ -6,6 +6,7 @@
 -- breaker's own probe waits for the pause too. `pause_reason` is what the dashboard shows.
 -- ADD COLUMN IF NOT EXISTS (MariaDB) is not in MySQL 8: the two columns are added in one ALTER,
 -- which MySQL applies atomically, so a crash leaves either both or neither.
+-- if: column rag_sync_circuit_breaker.paused_until is missing
 ALTER TABLE `rag_sync_circuit_breaker`
   ADD COLUMN `paused_until` datetime(6) NULL COMMENT 'Retry-After from the backend: nothing is sent before this',
   ADD COLUMN `pause_reason` varchar(500) NULL COMMENT 'the answer that asked for the pause';
