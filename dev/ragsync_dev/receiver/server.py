@@ -10,6 +10,10 @@ that is not a control path, i.e. does not start with ``/_``). It is checked in t
 3. ``X-Tenant-ID`` equal to the configured tenant, when one is configured;
 4. the body: the single item form, the batch form or a ping (see :func:`parse_webhook_body`).
 
+Items are applied per (type, id, store_id) in arrival order, except that an item whose
+``sequence`` is lower than the one of the version held is older than it: it is acknowledged
+(answered 200, counted in ``"stale"``) but not applied. Items without a sequence are applied.
+
 A failed check 1-3 is answered 401 and a bad body 400, each with ``{"error": "..."}`` naming what
 failed; an accepted request is answered 200 ``{"accepted": <items>}`` after its items are committed
 to SQLite (:mod:`ragsync_dev.receiver.store`). Every request is recorded as a delivery, accepted or not.
@@ -125,7 +129,10 @@ def _parse_item(raw: Any, where: str) -> ReceivedItem:
         raise BodyError(f'{where}: a save needs "data" as a JSON object')
     if action == "delete" and data is not None:
         raise BodyError(f'{where}: a delete carries "data": null')
-    return ReceivedItem(entity_type, entity_id, store_id, action, content_hash.lower(), data, timestamp)
+    sequence = raw.get("sequence")  # optional: senders before ragsync's sequence send none
+    if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0):
+        raise BodyError(f'{where}: "sequence" must be an integer >= 0 when present, not {sequence!r}')
+    return ReceivedItem(entity_type, entity_id, store_id, action, content_hash.lower(), data, timestamp, sequence)
 
 
 def parse_webhook_body(body: bytes) -> ParsedBody:
@@ -673,6 +680,11 @@ class ReferenceReceiver:
         """Return ``{"documents": {type: {store_id: live}}, "deliveries": n, "items": n}``."""
         return self._require_store().summary()
 
+    @property
+    def stale_dropped(self) -> int:
+        """Return how many items arrived older (lower ``sequence``) than the version held, and were not applied."""
+        return self._require_store().stale_dropped()
+
     # -- request handling -------------------------------------------------------------------------
 
     def _handle_webhook(self, handler: _Handler, path: str) -> _Response:
@@ -720,7 +732,11 @@ class ReferenceReceiver:
         payload: dict[str, Any] = {"accepted": len(parsed.items)}
         if duplicate:
             payload["duplicate"] = True
-        self._log(record, "redelivery of an accepted webhook-id" if duplicate else None)
+        notes = ["redelivery of an accepted webhook-id"] if duplicate else []
+        if record.stale_dropped:
+            payload["stale"] = record.stale_dropped  # acknowledged, but older than what is held: not applied
+            notes.append(f"{record.stale_dropped} stale item(s) dropped: lower sequence than the stored version")
+        self._log(record, "; ".join(notes) or None)
         return _json_response(200, payload)
 
     def _describe(self, record: DeliveryRecord, body: bytes) -> None:

@@ -8,10 +8,13 @@ Tables:
 
 * ``deliveries`` — every webhook request, accepted or not: when, ``webhook-id``, batch id, kind
   (``single``, ``batch``, ``ping`` or ``unknown`` when the body was not read), item count, body size,
-  the status answered, the reason for a rejection, and a few non-secret headers.
-* ``items`` — every item of every accepted request, in arrival order.
-* ``documents`` — per (type, id, store_id) the last item received: a save keeps its data, a delete
-  replaces it with a tombstone (``action = 'delete'``, ``data`` NULL).
+  the status answered, the reason for a rejection, a few non-secret headers, and how many of its
+  items were dropped as stale (``stale_dropped``).
+* ``items`` — every item of every accepted request, in arrival order (stale ones included).
+* ``documents`` — per (type, id, store_id) the latest version received: a save keeps its data, a
+  delete replaces it with a tombstone (``action = 'delete'``, ``data`` NULL). An item whose
+  ``sequence`` is lower than the stored one is older than what is held and is not applied; an item
+  without a sequence (an older sender) is applied in arrival order, as before.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     status       INTEGER NOT NULL,
     error        TEXT,
     duplicate    INTEGER NOT NULL DEFAULT 0,
-    headers      TEXT    NOT NULL
+    headers      TEXT    NOT NULL,
+    stale_dropped INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deliveries_webhook_id ON deliveries (webhook_id, status);
 CREATE TABLE IF NOT EXISTS items (
@@ -50,7 +54,8 @@ CREATE TABLE IF NOT EXISTS items (
     store_id     INTEGER NOT NULL,
     action       TEXT    NOT NULL,
     hash         TEXT    NOT NULL,
-    timestamp    TEXT
+    timestamp    TEXT,
+    sequence     INTEGER
 );
 CREATE TABLE IF NOT EXISTS documents (
     type         TEXT    NOT NULL,
@@ -62,16 +67,28 @@ CREATE TABLE IF NOT EXISTS documents (
     timestamp    TEXT,
     received_at  TEXT    NOT NULL,
     delivery_id  INTEGER NOT NULL,
+    sequence     INTEGER,
     PRIMARY KEY (type, id, store_id)
 );
 """
+# Columns added after the first version; a store file written before gets them on open.
+_ADDED_COLUMNS = (
+    ("deliveries", "stale_dropped", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "sequence", "INTEGER"),
+    ("documents", "sequence", "INTEGER"),
+)
+
+# A stored document is replaced unless the incoming item is older: both carry a sequence and the
+# incoming one is lower. The stored sequence is the highest seen (an item without one keeps it).
 
 _UPSERT_DOCUMENT = """
-INSERT INTO documents (type, id, store_id, action, hash, data, timestamp, received_at, delivery_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO documents (type, id, store_id, action, hash, data, timestamp, received_at, sequence, delivery_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (type, id, store_id) DO UPDATE SET
     action = excluded.action, hash = excluded.hash, data = excluded.data, timestamp = excluded.timestamp,
-    received_at = excluded.received_at, delivery_id = excluded.delivery_id
+    received_at = excluded.received_at, delivery_id = excluded.delivery_id,
+    sequence = COALESCE(excluded.sequence, documents.sequence)
+WHERE excluded.sequence IS NULL OR documents.sequence IS NULL OR excluded.sequence >= documents.sequence
 """
 
 _INSERT_DELIVERY = """
@@ -81,11 +98,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 _INSERT_ITEM = """
-INSERT INTO items (delivery_id, batch_id, type, id, store_id, action, hash, timestamp)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO items (delivery_id, batch_id, type, id, store_id, action, hash, timestamp, sequence)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-_DOCUMENT_COLUMNS = "type, id, store_id, action, hash, data, timestamp, received_at, delivery_id"
+_DOCUMENT_COLUMNS = "type, id, store_id, action, hash, data, timestamp, received_at, delivery_id, sequence"
 
 
 def utc_now() -> str:
@@ -104,6 +121,8 @@ class ReceivedItem:
     hash: str
     data: dict[str, Any] | None
     timestamp: str | None = None
+    sequence: int | None = None
+    """The sender's per-entity version (ragsync's ``sequence``); None from senders that send none."""
 
 
 @dataclass
@@ -120,6 +139,7 @@ class DeliveryRecord:
     error: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     received_at: str = field(default_factory=utc_now)
+    stale_dropped: int = 0
 
 
 class ReceiverStore:
@@ -133,6 +153,10 @@ class ReceiverStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.executescript(SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._closed = False
 
     def close(self) -> None:
@@ -155,15 +179,19 @@ class ReceiverStore:
 
         Return the delivery id and whether an earlier request with the same ``webhook-id`` was
         already accepted (a redelivery: stored again, which is harmless because the latest
-        document per key is simply replaced by the same content).
+        document per key is simply replaced by the same content). Items older than the stored
+        document (lower ``sequence``) are recorded as items but not applied; their number is
+        the delivery's ``stale_dropped`` (also set on ``record``).
         """
         now = record.received_at
         item_rows = []
         document_rows = []
         for item in items:
-            item_rows.append((item.type, item.id, item.store_id, item.action, item.hash, item.timestamp))
+            item_rows.append((item.type, item.id, item.store_id, item.action, item.hash, item.timestamp,
+                              item.sequence))
             data = None if item.data is None else json.dumps(item.data, ensure_ascii=False, separators=(",", ":"))
-            document_rows.append((item.type, item.id, item.store_id, item.action, item.hash, data, item.timestamp, now))
+            document_rows.append((item.type, item.id, item.store_id, item.action, item.hash, data, item.timestamp, now,
+                                  item.sequence))
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -179,11 +207,16 @@ class ReceiverStore:
                 conn.executemany(
                     _INSERT_ITEM, [(delivery_id, record.batch_id, *row) for row in item_rows]
                 )
+                changes = conn.total_changes
                 conn.executemany(_UPSERT_DOCUMENT, [(*row, delivery_id) for row in document_rows])
+                stale = len(document_rows) - (conn.total_changes - changes)  # rows the WHERE kept as they were
+                if stale:
+                    conn.execute("UPDATE deliveries SET stale_dropped = ? WHERE id = ?", (stale, delivery_id))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        record.stale_dropped = stale
         return delivery_id, duplicate
 
     @staticmethod
@@ -236,7 +269,8 @@ class ReceiverStore:
     def items(self) -> list[dict[str, Any]]:
         """Return every item received, in arrival order."""
         rows = self._fetch(
-            "SELECT seq, delivery_id, batch_id, type, id, store_id, action, hash, timestamp FROM items ORDER BY seq"
+            "SELECT seq, delivery_id, batch_id, type, id, store_id, action, hash, timestamp, sequence FROM items"
+            " ORDER BY seq"
         )
         return [dict(row) for row in rows]
 
@@ -244,7 +278,7 @@ class ReceiverStore:
         """Return every webhook request, in arrival order."""
         rows = self._fetch(
             "SELECT id, received_at, path, webhook_id, batch_id, kind, item_count, body_bytes, status, error,"
-            " duplicate, headers FROM deliveries ORDER BY id"
+            " duplicate, headers, stale_dropped FROM deliveries ORDER BY id"
         )
         result = []
         for row in rows:
@@ -253,6 +287,11 @@ class ReceiverStore:
             delivery["headers"] = json.loads(row["headers"])
             result.append(delivery)
         return result
+
+    def stale_dropped(self) -> int:
+        """Return how many received items were older than the stored document (lower sequence) and not applied."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COALESCE(SUM(stale_dropped), 0) FROM deliveries").fetchone()[0])
 
     def summary(self) -> dict[str, Any]:
         """Return live documents per type and store_id (latest action save), and the delivery and item counts."""

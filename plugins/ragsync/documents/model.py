@@ -1,9 +1,10 @@
 """The document: the state of one entity in one store view, in the seed's item form, and its hash.
 
-Every reader yields :class:`Document` objects; the queue stores ``Document.item_json()``; the
-delivery layer sends those bytes inside a single or batch body. The hash is SHA-256 over
-canonical JSON (sorted keys, no insignificant whitespace, UTF-8) of everything except
-``timestamp`` and ``data.updated_at``, so a save without a real change hashes the same.
+Every reader yields :class:`Document` objects; the queue stores ``Document.item_json(sequence)``
+(the item with the queue's per-entity ``sequence``); the delivery layer sends those bytes inside a
+single or batch body. The hash is SHA-256 over canonical JSON (sorted keys, no insignificant
+whitespace, UTF-8) of everything except ``timestamp``, ``sequence`` and ``data.updated_at``, so a
+save without a real change hashes the same.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def _join_object(data: dict[str, Any] | None, *parts: str) -> str:
     return "{" + ",".join([part for part in parts if part]) + "}"
 
 
+def _check_sequence(sequence: int) -> int:
+    if type(sequence) is not int or sequence < 0:
+        raise ValueError(f"a sequence is an integer >= 0, not {sequence!r}")
+    return sequence
+
+
 @dataclass(frozen=True)
 class Document:
     """One entity in one store view: a save with data, or a delete with ``data=None``."""
@@ -126,9 +133,9 @@ class Document:
             object.__setattr__(self, "_hash", digest)
         return digest
 
-    def item(self) -> dict[str, Any]:
-        """Return the seed's item form: type, id, action, store_id, timestamp, hash, data."""
-        return {
+    def item(self, sequence: int | None = None) -> dict[str, Any]:
+        """Return the seed's item form: type, id, action, store_id, timestamp, hash, data (and ``sequence``)."""
+        item = {
             "type": self.type,
             "id": self.id,
             "action": self.action,
@@ -137,17 +144,30 @@ class Document:
             "hash": self.hash,
             "data": self.data,
         }
+        if sequence is not None:
+            item["sequence"] = _check_sequence(sequence)
+        return item
 
-    def item_json(self) -> str:
-        """Return the item form as canonical JSON (what the queue stores and the batch embeds), computed once."""
+    def item_json(self, sequence: int | None = None) -> str:
+        """Return the item form as canonical JSON (what the queue stores and the batch embeds), computed once.
+
+        With ``sequence`` (the queue's per-entity version, see ``ragsync.state.queue``) the item
+        carries ``"sequence": N`` in its canonical place, between ``id`` and ``store_id``; the
+        hash does not cover it.
+        """
         text = self.__dict__.get("_item_json")
         if text is None:
             digest = self.hash
-            text = (f'{{"action":{_scalar_json(self.action)},"data":{_join_object(self.data, *self._pieces())},'
-                    f'"hash":"{digest}","id":{_scalar_json(self.id)},"store_id":{_scalar_json(self.store_id)},'
+            head = (f'{{"action":{_scalar_json(self.action)},"data":{_join_object(self.data, *self._pieces())},'
+                    f'"hash":"{digest}","id":{_scalar_json(self.id)}')
+            text = (f'{head},"store_id":{_scalar_json(self.store_id)},'
                     f'"timestamp":{_scalar_json(iso_utc(self.timestamp))},"type":{_scalar_json(self.type)}}}')
             object.__setattr__(self, "_item_json", text)
-        return text
+            object.__setattr__(self, "_item_json_cut", len(head))
+        if sequence is None:
+            return text
+        cut = self.__dict__["_item_json_cut"]
+        return f'{text[:cut]},"sequence":{_check_sequence(sequence)}{text[cut:]}'
 
     def _pieces(self) -> tuple[str, str, str]:
         """Return :func:`_data_pieces` of ``data``, serialized once for the hash and the item JSON.

@@ -43,6 +43,7 @@ class LedgerEntry:
     is_tombstone: bool
     failed_hash: str | None
     failed_status: str | None
+    delivered_sequence: int | None = None
 
     @property
     def live(self) -> bool:
@@ -98,10 +99,12 @@ class Ledger:
         found: dict[Key, LedgerEntry] = {}
         rows = select_by_keys(
             self.db,
-            "entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status",
+            "entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status,"
+            " delivered_sequence",
             "rag_sync_ledger FORCE INDEX (PRIMARY)", keys)
-        for t, i, s, delivered, tomb, failed, failed_status in rows:
-            found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status)
+        for t, i, s, delivered, tomb, failed, failed_status, sequence in rows:
+            found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status,
+                                                None if sequence is None else int(sequence))
         return found
 
     def delivered_hashes(self, keys: Iterable[Key]) -> dict[Key, tuple[str, bool]]:
@@ -116,7 +119,11 @@ class Ledger:
     # into multi-row statements (one literal makes it send one statement per row).
 
     def record_sent(self, rows: Sequence[LedgerRow], at: datetime | None = None) -> int:
-        """Record that the backend now has these documents (a delete leaves a tombstone)."""
+        """Record that the backend now has these documents (a delete leaves a tombstone).
+
+        Unconditional and without a sequence (for tools and tests); delivery records through
+        :meth:`record_sent_from_queue`, which keeps the latest delivery by sequence.
+        """
         if not rows:
             return 0
         when = at or self.clock.now()
@@ -136,16 +143,28 @@ class Ledger:
 
         The same as :meth:`record_sent` for the rows' current type, id, store, hash and action,
         with only the row ids sent over the wire; call it in the transaction that marked them sent.
+
+        Only the latest delivery counts: an entry whose ``delivered_sequence`` is higher than the
+        row's ``sequence`` (a newer version was delivered first, and this one arrived late, e.g.
+        from a worker that was frozen past its lease) is left as it is, hash and failure alike;
+        the receiver drops that late item by its sequence too, so the two stay in agreement.
         """
         if not queue_ids:
             return 0
+        newer = "VALUES(delivered_sequence) >= COALESCE(delivered_sequence, 0)"
+        # Assignments run left to right and see the values assigned before them: delivered_sequence last.
         return self.db.execute(
-            "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at, is_tombstone)"
-            " SELECT q.entity_type, q.entity_id, q.store_id, q.content_hash, %s, q.action = 'delete'"
+            "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at, is_tombstone,"
+            " delivered_sequence)"
+            " SELECT q.entity_type, q.entity_id, q.store_id, q.content_hash, %s, q.action = 'delete', q.sequence"
             f" FROM rag_sync_queue q WHERE q.id IN ({', '.join(['%s'] * len(queue_ids))})"
-            " ON DUPLICATE KEY UPDATE delivered_hash = VALUES(delivered_hash), delivered_at = VALUES(delivered_at),"
-            " is_tombstone = VALUES(is_tombstone), failed_hash = NULL, failed_status = NULL, failed_at = NULL,"
-            " failed_error = NULL",
+            " ON DUPLICATE KEY UPDATE"
+            f" delivered_hash = IF({newer}, VALUES(delivered_hash), delivered_hash),"
+            f" delivered_at = IF({newer}, VALUES(delivered_at), delivered_at),"
+            f" is_tombstone = IF({newer}, VALUES(is_tombstone), is_tombstone),"
+            f" failed_hash = IF({newer}, NULL, failed_hash), failed_status = IF({newer}, NULL, failed_status),"
+            f" failed_at = IF({newer}, NULL, failed_at), failed_error = IF({newer}, NULL, failed_error),"
+            f" delivered_sequence = IF({newer}, VALUES(delivered_sequence), delivered_sequence)",
             [at or self.clock.now(), *queue_ids],
         )
 

@@ -63,7 +63,8 @@ CURSOR_REFRESH_SECONDS = 5.0  # rescan claimable rows from the start at least th
 
 # Columns a claimed row carries (its document is read from rag_sync_queue_document after the lock).
 _CLAIM_COLUMNS = (
-    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document_bytes, q.attempts, q.source"
+    "q.id, q.entity_type, q.entity_id, q.store_id, q.action, q.content_hash, q.document_bytes, q.attempts, q.source,"
+    " q.sequence"
 )
 # Columns of the dashboard's list (no document: it can be megabytes).
 LIST_COLUMNS = (
@@ -130,6 +131,8 @@ class QueueRow:
     attempts: int
     source: str
     lease_token: str
+    sequence: int = 0
+    """The document's per-entity version (the item's ``sequence``), larger for every newer version."""
 
     @property
     def key(self) -> Key:
@@ -287,10 +290,7 @@ class QueueRepository:
         keys = list(latest)
         ledger = self.ledger.lookup(keys)
         inflight = self._inflight(keys)
-        # the SQL text of the time, once per chunk (mysqlclient would format it three times per row)
-        now = format_TIMESTAMP(self.clock.now())
-        params: list[tuple[Any, ...]] = []
-        bodies: dict[Key, str] = {}
+        writes: list[Document] = []
         for key, document in latest.items():
             digest = document.hash
             rows = inflight.get(key, [])
@@ -308,14 +308,9 @@ class QueueRepository:
                 result.replaced += 1
             else:
                 result.queued += 1
-            item_json = document.item_json()
-            bodies[key] = item_json
-            params.append((
-                document.type, document.id, document.store_id, document.action, "pending", digest,
-                len(item_json.encode("utf-8")), 0, now, source, now, now,
-            ))
-        if params:
-            in_transaction(self.db, lambda: self._insert(params, bodies, force))
+            writes.append(document)
+        if writes:
+            in_transaction(self.db, lambda: self._insert(writes, source, force))
         return result
 
     @staticmethod
@@ -330,23 +325,60 @@ class QueueRepository:
             return "skipped_dead"
         return None
 
-    def _insert(self, params: list[tuple[Any, ...]], bodies: dict[Key, str], force: bool) -> None:
+    def reserve_sequences(self, count: int) -> int:
+        """Reserve ``count`` document sequences in the current transaction; return the first one.
+
+        One counter row (``rag_sync_sequence``) serves every entity: its row lock, held until
+        the caller's transaction ends, orders reservations like commits, so a newer version of
+        an entity always carries a larger sequence than the one it replaces or follows, in any
+        process. The counter never falls below the server's time in microseconds since 1970, so
+        sequences keep increasing after the tables are dropped and created again, or restored
+        from an older backup (receivers keep the highest sequence they saw per entity).
+        """
+        if count < 1:
+            raise ValueError("reserve at least one sequence")
+        floor = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)"
+        self.db.execute(
+            "INSERT INTO rag_sync_sequence (name, value) VALUES ('document', LAST_INSERT_ID(" + floor + " + %s))"
+            " ON DUPLICATE KEY UPDATE value = LAST_INSERT_ID(GREATEST(value, " + floor + ") + %s)",
+            (count, count),
+        )
+        last = int(self.db.scalar("SELECT LAST_INSERT_ID()") or 0)
+        return last - count + 1
+
+    def _insert(self, writes: Sequence[Document], source: str, force: bool) -> None:
+        # The chunk's sequences first: the counter is the first lock every enqueue takes, so it
+        # adds no lock-order cycle with the queue rows locked below.
+        first = self.reserve_sequences(len(writes))
+        # the SQL text of the time, once per chunk (mysqlclient would format it three times per row)
+        now = format_TIMESTAMP(self.clock.now())
+        params: list[tuple[Any, ...]] = []
+        bodies: dict[Key, str] = {}
+        for offset, document in enumerate(writes):
+            sequence = first + offset
+            item_json = document.item_json(sequence)
+            bodies[document.key] = item_json
+            params.append((
+                document.type, document.id, document.store_id, document.action, "pending", document.hash,
+                len(item_json.encode("utf-8")), 0, now, source, now, now, sequence,
+            ))
         # ON DUPLICATE KEY UPDATE fires on the open-row key: the pending/failed row of the same
         # entity. Assignments run left to right, so the comparisons with content_hash see the old
         # value until content_hash itself is assigned last. Same content (a failed row queued
-        # again by a full sync) keeps its attempts and backoff unless forced.
+        # again by a full sync) keeps its attempts and backoff unless forced. The sequence and the
+        # document (which carries it) are always rewritten: a rewrite is a newer version.
         same = "0" if force else "content_hash = VALUES(content_hash)"
         sql = (
             "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, content_hash,"
-            " document_bytes, attempts, next_attempt_at, source, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " document_bytes, attempts, next_attempt_at, source, created_at, updated_at, sequence)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE"
             f" attempts = IF({same}, attempts, 0),"
             f" next_attempt_at = IF({same}, next_attempt_at, VALUES(next_attempt_at)),"
             f" last_http_status = IF({same}, last_http_status, NULL),"
             f" last_error = IF({same}, last_error, NULL),"
             f" status = IF({same}, status, 'pending'),"
-            " action = VALUES(action), document_bytes = VALUES(document_bytes),"
+            " action = VALUES(action), document_bytes = VALUES(document_bytes), sequence = VALUES(sequence),"
             " source = VALUES(source), updated_at = VALUES(updated_at), content_hash = VALUES(content_hash)"
         )
         with self.db.cursor() as cur:
@@ -512,7 +544,47 @@ class QueueRepository:
             [token, now + timedelta(seconds=lease_seconds), *ids],
         )
         return True, [QueueRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], documents[int(r[0])], int(r[6]),
-                               int(r[7]), r[8], token) for r in taken]
+                               int(r[7]), r[8], token, int(r[9])) for r in taken]
+
+    def extend_lease(self, rows: Sequence[QueueRow], lease_seconds: float) -> list[QueueRow]:
+        """Check the lease of rows about to be sent; return those this worker still owns, in order.
+
+        Called right before a POST: a row whose lease expired (the worker was frozen or slow past
+        it, and the stuck reset may have handed it to another worker) must not be sent. One
+        indexed read through the primary key, guarded by the lease token, the status and the
+        expiry. When half the lease or less is left, the owned rows' lease is also renewed to a
+        full one (an UPDATE with the same guard), so the POST that follows is always covered by
+        at least half a lease; a fresh claim's rows need no write, so the check costs no commit.
+        """
+        if not rows:
+            return []
+        owned: list[QueueRow] = []
+        for token, group in self._by_token(rows).items():
+            now = self.clock.now()
+            ids = [r.id for r in group]
+            leased = {int(queue_id): expires for queue_id, expires in self.db.query(
+                f"SELECT id, lease_expires_at FROM rag_sync_queue WHERE id IN ({_ids_sql(len(ids))})"
+                " AND lease_token = %s AND status = 'processing' AND lease_expires_at > %s", [*ids, token, now])}
+            if leased and min(leased.values()) <= now + timedelta(seconds=lease_seconds / 2):
+                mine = list(leased)
+                renewed = self.db.execute(
+                    "UPDATE rag_sync_queue SET lease_expires_at = %s"
+                    f" WHERE id IN ({_ids_sql(len(mine))}) AND lease_token = %s AND status = 'processing'"
+                    " AND lease_expires_at > %s",
+                    [now + timedelta(seconds=lease_seconds), *mine, token, now],
+                )
+                if renewed != len(mine):  # lost meanwhile (or the expiry was already the new one): look again
+                    leased = {int(r[0]): None for r in self.db.query(
+                        f"SELECT id FROM rag_sync_queue WHERE id IN ({_ids_sql(len(mine))}) AND lease_token = %s"
+                        " AND status = 'processing' AND lease_expires_at > %s", [*mine, token, now])}
+            owned += [r for r in group if r.id in leased]
+        if len(owned) != len(rows):
+            keep = {r.id for r in owned}
+            owned = [r for r in rows if r.id in keep]
+            log.warning("%d of %d queue rows were no longer leased to this worker right before sending them "
+                        "(lease expired); they are not sent and left to their new owner",
+                        len(rows) - len(owned), len(rows))
+        return owned
 
     def _bury_without_document(self, ids: list[int], now: datetime) -> None:
         """Mark rows that have no stored document ``dead`` (inside the claim), saying what to do.

@@ -39,7 +39,7 @@ def queue(ragsync_db: Database, clock: ManualClock) -> QueueRepository:
 
 def rows(db: Database) -> list[dict[str, Any]]:
     return db.query_dicts("SELECT q.id, entity_id, store_id, action, status, content_hash, attempts, next_attempt_at,"
-                          " source, d.document FROM rag_sync_queue q"
+                          " source, sequence, d.document FROM rag_sync_queue q"
                           " LEFT JOIN rag_sync_queue_document d ON d.queue_id = q.id ORDER BY q.id")
 
 
@@ -54,7 +54,7 @@ def test_enqueue_writes_the_item_json_and_counts(queue: QueueRepository, ragsync
     stored = rows(ragsync_db)
     assert [(r["entity_id"], r["store_id"], r["status"], r["source"]) for r in stored] == [
         ("1", 1, "pending", "full"), ("2", 2, "pending", "full")]
-    assert stored[0]["document"] == doc(1).item_json()
+    assert stored[0]["document"] == doc(1).item_json(stored[0]["sequence"])
     assert stored[0]["content_hash"] == doc(1).hash
     assert stored[0]["next_attempt_at"] == START
 
@@ -371,7 +371,8 @@ def test_get_and_page(queue: QueueRepository, ragsync_db: Database) -> None:
     queue.settle_dead(queue.claim_due(3, 60), 422, "bad")
     first = ragsync_db.scalar("SELECT MIN(id) FROM rag_sync_queue")
     row = queue.get(first)
-    assert row is not None and row["document"] == doc(0).item_json()
+    sequence = ragsync_db.scalar("SELECT sequence FROM rag_sync_queue WHERE id = %s", (first,))
+    assert row is not None and row["document"] == doc(0).item_json(sequence)
     page = queue.page(status="pending", entity_type="product", limit=10)
     assert page.total == 27 and len(page.rows) == 10 and "document" not in page.rows[0]
     ids = [r["id"] for r in page.rows]

@@ -7,4 +7,5 @@ DROP TABLE IF EXISTS `rag_sync_circuit_breaker`;
 DROP TABLE IF EXISTS `rag_sync_log`;
 DROP TABLE IF EXISTS `rag_sync_watermark`;
 DROP TABLE IF EXISTS `rag_sync_run`;
+DROP TABLE IF EXISTS `rag_sync_sequence`;
 DROP TABLE IF EXISTS `rag_sync_schema_version`;
