@@ -201,6 +201,32 @@ def test_429_with_retry_after_delays_the_next_attempt(ragsync_db: Database, rece
     assert deliver(ragsync_db, hook, Settings(), clock).sent == 1
 
 
+def test_retry_after_pauses_every_worker_until_the_time_given(ragsync_db: Database,
+                                                              receiver: ReferenceReceiver) -> None:
+    clock = ManualClock(START)
+    settings = Settings(queue=QueueSettings(batch_size=5))
+    QueueRepository(ragsync_db, clock).enqueue([doc(i) for i in range(1, 41)])
+    receiver.fail_next(1, status=503, retry_after="900")
+    first = deliver(ragsync_db, hook_for(receiver), settings, clock, worker="w1")
+    # the worker that got the answer stops at once: no more requests after the 503
+    assert (first.batches, first.failed, receiver.request_count) == (1, 5, 1)
+    pause = breaker_for(ragsync_db, receiver, clock, settings).state()
+    assert pause.paused_until == START + timedelta(seconds=900) and "Retry-After: 900" in (pause.pause_reason or "")
+    # another worker (its own connection) claims and sends nothing while the pause lasts, though
+    # the breaker is closed and its probe time (open_seconds=300) would have come
+    other = Database(ragsync_db.params)
+    clock.advance(seconds=600)
+    second = deliver(other, hook_for(receiver), settings, clock, worker="w2")
+    assert (second.batches, second.stopped_reason, receiver.request_count) == (0, "breaker_open", 1)
+    assert {r["status"] for r in queue_rows(ragsync_db)} == {"pending", "failed"}
+    clock.advance(seconds=300)
+    third = deliver(other, hook_for(receiver), settings, clock, worker="w2")
+    assert third.sent == 40 and {r["status"] for r in queue_rows(ragsync_db)} == {"sent"}
+    assert breaker_for(ragsync_db, receiver, clock, settings).state().paused_until is None
+    assert AuditLog(ragsync_db).recent(1, event="delivery_paused")[0].details["paused_until"].startswith("2026")
+    other.close()
+
+
 def test_410_opens_the_breaker_at_once(ragsync_db: Database, receiver: ReferenceReceiver) -> None:
     clock = ManualClock(START)
     settings = Settings(queue=QueueSettings(batch_size=5))
@@ -307,3 +333,18 @@ def test_logs_never_hold_the_secret_a_signature_or_a_document(ragsync_db: Databa
     for d in documents:
         assert d.item_json() not in text
         assert d.hash not in text
+
+
+@pytest.mark.parametrize("garbage", ["html", "json"])
+def test_a_200_with_garbage_from_the_receiver_is_not_a_delivery(ragsync_db: Database, receiver: ReferenceReceiver,
+                                                                garbage: str) -> None:
+    clock = ManualClock(START)
+    QueueRepository(ragsync_db, clock).enqueue([doc(1), doc(2)])
+    receiver.fail_next(1, status=200, garbage=garbage)
+    result = deliver(ragsync_db, hook_for(receiver), Settings(), clock)
+    assert (result.sent, result.failed) == (0, 2)
+    rows = queue_rows(ragsync_db)
+    assert {(r["status"], r["last_http_status"]) for r in rows} == {("failed", 200)}
+    assert all("not acknowledged" in r["last_error"] for r in rows)
+    assert receiver.items() == []
+    assert ragsync_db.scalar("SELECT COUNT(*) FROM rag_sync_ledger WHERE delivered_hash IS NOT NULL") == 0

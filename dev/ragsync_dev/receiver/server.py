@@ -207,13 +207,16 @@ def check_request(
 class InjectedFailure:
     """How to answer one request instead of processing it: a status, after a delay, or a dropped connection.
 
-    A 2xx status with a delay only delays: the request is then processed normally.
+    A 2xx status with a delay only delays: the request is then processed normally. ``garbage``
+    (``"html"`` or ``"json"``) answers the status with an HTML page or invalid JSON and stores
+    nothing: what a proxy, a login page or a broken backend may answer.
     """
 
     status: int = 503
     delay: float = 0.0
     retry_after: str | None = None
     drop: bool = False
+    garbage: str | None = None
 
 
 @dataclass
@@ -616,15 +619,21 @@ class ReferenceReceiver:
     # -- behaviour injection ----------------------------------------------------------------------
 
     def fail_next(self, count: int = 1, status: int = 503, delay: float = 0.0,
-                  retry_after: str | None = None, drop: bool = False) -> None:
-        """Answer the next ``count`` webhook requests with ``status`` (or drop them), after ``delay`` seconds."""
+                  retry_after: str | None = None, drop: bool = False, garbage: str | None = None) -> None:
+        """Answer the next ``count`` webhook requests with ``status`` (or drop them), after ``delay`` seconds.
+
+        ``garbage="html"`` or ``"json"`` answers with an HTML page or invalid JSON instead of the
+        usual body, processing nothing (with status 200: a 2xx that does not acknowledge).
+        """
+        if garbage not in (None, "html", "json"):
+            raise ValueError("garbage must be None, 'html' or 'json'")
         if count < 1:
             raise ValueError("count must be at least 1")
         if not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         if delay < 0:
             raise ValueError("delay must be >= 0 seconds")
-        failure = InjectedFailure(int(status), float(delay), retry_after, bool(drop))
+        failure = InjectedFailure(int(status), float(delay), retry_after, bool(drop), garbage)
         with self._rules.lock:
             self._rules.queue.extend([failure] * int(count))
 
@@ -709,7 +718,7 @@ class ReferenceReceiver:
         if failure is not None:
             if failure.delay:
                 self._stopping.wait(failure.delay)
-            if not 200 <= failure.status <= 299 or failure.drop:
+            if not 200 <= failure.status <= 299 or failure.drop or failure.garbage:
                 return self._inject(record, body, failure)
 
         reason = check_request(headers, body, self._key, self.tenant_id, self.timestamp_tolerance)
@@ -754,6 +763,13 @@ class ReferenceReceiver:
         if failure.drop:
             return self._finish(record, _Response(0, drop=True, reason="connection dropped (injected)"))
         headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+        if failure.garbage == "html":
+            page = b"<!DOCTYPE html><html><body><h1>Please sign in</h1></body></html>"
+            return self._finish(record, _Response(failure.status, page, "text/html; charset=utf-8", headers,
+                                                  reason=f"injected {failure.status} with an HTML page"))
+        if failure.garbage == "json":
+            return self._finish(record, _Response(failure.status, b'{"accepted": ', "application/json", headers,
+                                                  reason=f"injected {failure.status} with invalid JSON"))
         return self._finish(record, _error(failure.status, f"injected {failure.status}", headers))
 
     def _finish(self, record: DeliveryRecord, response: _Response) -> _Response:

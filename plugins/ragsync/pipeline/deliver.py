@@ -10,7 +10,8 @@ settles in a new transaction guarded by the lease token:
 * 400/413/422: the batch is halved and the halves are sent at once, until a lone rejected item
   goes ``dead`` with the response text (the backend's answer is not a breaker failure);
 * timeout, connection error, 3xx, 408, 429, 5xx, 401/403: ``failed`` with the next attempt per
-  schedule (not before ``Retry-After``); breaker failure;
+  schedule (not before ``Retry-After``); breaker failure; an answer with ``Retry-After`` also pauses
+  the endpoint for every worker until then (:meth:`CircuitBreaker.pause`) and ends this run;
 * 410: ``failed`` and the breaker opens at once.
 
 While the breaker is open nothing is claimed; a probe (one item) is sent when it is due. A failed
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ragsync.db import Database
 from ragsync.delivery.batching import build_body, new_batch_id, split_by_limits
@@ -290,6 +291,12 @@ class _Run:
             return True
 
         error = self._error_text(outcome, response)
+        retry_after = parse_retry_after(response.retry_after, self.clock.now())
+        if retry_after is not None:
+            # The backend asked every sender to wait: pause the endpoint for all workers (shared
+            # breaker row) and stop this run; the rows below are settled or released first.
+            until = self.clock.now() + timedelta(seconds=retry_after)
+            self.breaker.pause(until, f"HTTP {response.status} Retry-After: {response.retry_after}")
         if batch.probe or self.breaker.state().state != CLOSED:
             # A failed probe, or a failure that comes back after another worker opened the
             # breaker: the rows go back to pending and no attempt is spent.
@@ -304,7 +311,6 @@ class _Run:
                     self.breaker.record_failure(error)
             return False
 
-        retry_after = parse_retry_after(response.retry_after, self.clock.now())
         settled = self.queue.settle_failed(rows, response.status, error, retry_after, batch.batch_id, details)
         self.result.failed += settled.failed
         self.result.dead += settled.dead
@@ -313,7 +319,8 @@ class _Run:
         if outcome is Outcome.GONE:
             self.breaker.open(GONE_HINT)
             return False
-        return self.breaker.record_failure(error).state == CLOSED
+        closed = self.breaker.record_failure(error).state == CLOSED
+        return closed and retry_after is None
 
     def flush(self) -> None:
         """Hand the delivered batches not settled yet to the settler (one transaction for the group)."""
