@@ -9,14 +9,13 @@ connection test fails; with ``ack="status"`` the same answers deliver.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from fixtures.fixed_answer import FixedAnswerServer, fixed_answer_server
 from ragsync.db import Database
 from ragsync.delivery.hook import RagWebhookHook, safe_url
 from ragsync.documents.model import Document
@@ -35,53 +34,15 @@ DOCUMENTS = 5
 SETTINGS = Settings(queue=QueueSettings(batch_size=2), breaker=BreakerSettings(failure_threshold=10))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        server = self.server
-        assert isinstance(server, _GarbageServer)
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        server.requests += 1
-        self.send_response(200)
-        self.send_header("Content-Type", server.content_type)
-        self.send_header("Content-Length", str(len(server.body)))
-        self.end_headers()
-        self.wfile.write(server.body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-        pass
-
-
-class _GarbageServer(ThreadingHTTPServer):
-    """Answers every POST with 200 and ``body``, whatever was sent."""
-
-    daemon_threads = True
-
-    def __init__(self, body: bytes, content_type: str) -> None:
-        self.body, self.content_type = body, content_type
-        self.requests = 0
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/webhooks/magento"
-
-
 @pytest.fixture(params=[
     pytest.param((LOGIN_PAGE, "text/html; charset=utf-8", "not JSON"), id="html-page"),
     pytest.param((b'{"accepted": 3,,}', "application/json", "not JSON"), id="invalid-json"),
     pytest.param((b"", "text/plain", "empty"), id="empty-body"),
 ])
-def garbage(request: pytest.FixtureRequest) -> Iterator[tuple[_GarbageServer, str]]:
+def garbage(request: pytest.FixtureRequest) -> Iterator[tuple[FixedAnswerServer, str]]:
     body, content_type, reason = request.param
-    server = _GarbageServer(body, content_type)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with fixed_answer_server(200, body, content_type) as server:
         yield server, reason
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def doc(i: int) -> Document:
@@ -93,7 +54,7 @@ def rows(db: Database) -> list[dict[str, Any]]:
                           " ORDER BY id")
 
 
-def test_a_200_with_garbage_is_not_a_delivery(ragsync_db: Database, garbage: tuple[_GarbageServer, str]) -> None:
+def test_a_200_with_garbage_is_not_a_delivery(ragsync_db: Database, garbage: tuple[FixedAnswerServer, str]) -> None:
     server, reason = garbage
     clock = ManualClock(START)
     QueueRepository(ragsync_db, clock).enqueue([doc(i) for i in range(DOCUMENTS)])

@@ -91,14 +91,19 @@ def private_server(base: Path) -> Iterator[str]:
         print(f"ragsync: started a private MariaDB on 127.0.0.1:{port} (datadir {datadir})", file=sys.stderr)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
         shutil.rmtree(root, ignore_errors=True)
         print("ragsync: stopped the private MariaDB", file=sys.stderr)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL when it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import certifi
 import pytest
 import urllib3
 
+from fixtures.fixed_answer import fixed_answer_server
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from fixtures.tls import self_signed, server_context
 from ragsync import USER_AGENT
@@ -286,40 +287,11 @@ class _AnswerHandler(BaseHTTPRequestHandler):
         pass
 
 
-class _GarbageHandler(BaseHTTPRequestHandler):
-    """Answers every POST with the server's ``status`` and ``body``, as a proxy's page or a stub would."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        server = self.server
-        assert isinstance(server, _GarbageServer)
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(server.status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(server.body)))
-        self.end_headers()
-        self.wfile.write(server.body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-        pass
-
-
-class _GarbageServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status, self.body = status, body
-        super().__init__(("127.0.0.1", 0), _GarbageHandler)
-
-
 @pytest.mark.parametrize(("status", "body"), [(200, b"<html><body>Sign in</body></html>"), (200, b"OK"), (204, b""),
                                               (200, b'{"ok": false}')])
 def test_a_2xx_that_does_not_acknowledge_is_not_ok(status: int, body: bytes) -> None:
-    server = _GarbageServer(status, body)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with fixed_answer_server(status, body) as server:
+        url = server.url
         response = RagWebhookHook.from_values(url, "s", timeout=10).post_body(b"{}", "mag-1")
         assert (response.status, response.ok, response.error_kind) == (status, False, "not_acknowledged")
         described = response.describe()
@@ -331,9 +303,6 @@ def test_a_2xx_that_does_not_acknowledge_is_not_ok(status: int, body: bytes) -> 
         relaxed = RagWebhookHook.from_values(url, "s", timeout=10, ack="status")
         assert relaxed.post_body(b"{}", "mag-2").ok
         assert relaxed.test_connection()[0]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize(("body_bytes", "reused"), [(300, True), (50 * 1024 * 1024, False)])
