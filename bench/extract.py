@@ -185,7 +185,7 @@ def worker_floor(params: DbParams, chunk_size: int, chunked: bool = False) -> di
         recorder = _RecordingDatabase(params)
         reader.ctx.db = recorder
         for selection in chunks:
-            reader.fetch(selection)
+            reader.fetch_chunk(selection)
         statements = recorder.recorded
     return _stream_bare(params, statements)
 

@@ -99,6 +99,10 @@ class Document:
     action: str
     data: dict[str, Any] | None
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    read_at: datetime | None = field(default=None, compare=False)
+    """Magento's clock (naive UTC) when the statements that built this document began, set by the
+    reader (:meth:`ReadBatch.stamp`); the queue never lets an older read follow a newer one. Not sent
+    and not hashed; None means unknown (a document not built by a reader)."""
 
     def __post_init__(self) -> None:
         if self.type not in ENTITY_TYPES:
@@ -110,10 +114,10 @@ class Document:
 
     @classmethod
     def delete(cls, entity_type: str, entity_id: str | int, store_id: int,
-               timestamp: datetime | None = None) -> Document:
-        """Return the delete document of an entity in a store view."""
+               timestamp: datetime | None = None, read_at: datetime | None = None) -> Document:
+        """Return the delete document of an entity in a store view (``read_at``: when its absence was read)."""
         return cls(entity_type, str(entity_id), int(store_id), "delete", None,
-                   timestamp or datetime.now(UTC))
+                   timestamp or datetime.now(UTC), read_at)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -202,3 +206,11 @@ class ReadBatch:
 
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    def stamp(self, read_at: datetime) -> ReadBatch:
+        """Set the ``read_at`` of every document (naive UTC) and return self."""
+        if read_at.tzinfo is not None:
+            read_at = read_at.astimezone(UTC).replace(tzinfo=None)
+        for document in self.documents:
+            object.__setattr__(document, "read_at", read_at)
+        return self

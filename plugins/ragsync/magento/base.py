@@ -7,7 +7,8 @@ through :class:`EntityReader`:
 * ``iter_id_chunks`` pages through every id of the base table (keyset pagination),
 * ``changed_ids`` / ``existing_ids`` serve incremental capture and delete confirmation,
 * ``read`` builds one chunk: for every id x selected store view a save or a delete document
-  (entities that cannot be built go to ``ReadBatch.problems`` and the rest continue),
+  (entities that cannot be built go to ``ReadBatch.problems`` and the rest continue), each
+  stamped with Magento's clock from before the chunk's first statement (``Document.read_at``),
 * ``read_all`` streams every chunk: in ``read_workers`` worker processes when there are several
   chunks (:mod:`ragsync.magento.parallel`), else with the next one fetched in a background thread.
 
@@ -40,6 +41,8 @@ ChunkT = TypeVar("ChunkT")
 RawT = TypeVar("RawT")
 
 DEFAULT_CHUNK_SIZE = 1000
+CLOCK_QUERIES = 1
+"""Statements a chunk costs on top of its reader's ``QUERIES_PER_CHUNK``: Magento's clock, read first."""
 PARALLEL_MIN_CHUNKS = 3
 """A full read goes to worker processes only from this many chunks on (starting them costs about a second)."""
 
@@ -224,10 +227,21 @@ class ChunkedReader(Generic[IdT, ChunkT]):
         with self._lock:
             return existing_in_table(self.ctx, self.table, self.id_column, ids, self._version())  # type: ignore[return-value,arg-type]
 
+    def fetch_chunk(self, ids: Sequence[IdT]) -> tuple[datetime, ChunkT]:
+        """Return Magento's clock, read first, and ``fetch(ids)``: the raw rows and when their read began."""
+        with self._lock:
+            read_at = self.ctx.clock()
+            return read_at, self.fetch(ids)
+
+    def build_chunk(self, fetched: tuple[datetime, ChunkT]) -> ReadBatch:
+        """Return ``build`` of what :meth:`fetch_chunk` read, every document stamped with its read time."""
+        read_at, chunk = fetched
+        return self.build(chunk).stamp(read_at)
+
     def read(self, ids: Sequence[IdT]) -> ReadBatch:
         """Return a save or delete document for every id x store view (problems listed apart)."""
         self.prepare()
-        return self.build(self.fetch(ids))
+        return self.build_chunk(self.fetch_chunk(ids))
 
     def read_all(self, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None) -> Iterator[ReadBatch]:
         """Yield a ReadBatch per chunk of every entity, in id order.
@@ -248,8 +262,8 @@ class ChunkedReader(Generic[IdT, ChunkT]):
                 yield from read_in_workers(self, chain(head, chunks), workers)
                 return
             chunks = iter(head)
-        for chunk in prefetched(chunks, self.fetch, name=f"ragsync-{self.entity_type}"):
-            yield self.build(chunk)
+        for fetched in prefetched(chunks, self.fetch_chunk, name=f"ragsync-{self.entity_type}"):
+            yield self.build_chunk(fetched)
 
 
 def existing_in_table(ctx: MagentoContext, table: str, id_column: str, ids: Iterable[int],

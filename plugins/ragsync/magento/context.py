@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from ragsync.db import Database
-from ragsync.errors import ConfigError, UnknownStoreError
+from ragsync.errors import ConfigError, DatabaseError, UnknownStoreError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,17 @@ class MagentoContext:
     def t(self, name: str) -> str:
         """Return the quoted, prefixed name of a Magento table."""
         return self.db.table(name)
+
+    def clock(self) -> datetime:
+        """Return Magento's database clock, naive UTC with microseconds (the clock of ``updated_at``).
+
+        Readers stamp every chunk with it before they read (``Document.read_at``), capture takes
+        its watermark from it: one clock for every process that reads this shop.
+        """
+        value = self.db.scalar("SELECT UTC_TIMESTAMP(6)")
+        if not isinstance(value, datetime):
+            raise DatabaseError(f"the Magento database answered {value!r} to SELECT UTC_TIMESTAMP(6)")
+        return value
 
     # --- edition ------------------------------------------------------------------------
     @cached_property

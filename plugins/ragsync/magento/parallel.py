@@ -10,7 +10,7 @@ to ``read_workers`` worker processes (see :meth:`ragsync.magento.base.ChunkedRea
   script, which cannot start inside a task) and may not be started from a daemonic process;
 * a worker rebuilds the reader from a :class:`ReaderRecipe` (reader class, connection parameters,
   settings, store views, capture time), opens its own connection on its first chunk and reads
-  chunks whole (``fetch`` and ``build``);
+  chunks whole (``fetch_chunk`` and ``build_chunk``);
 * the caller pages the ids (keyset), hands chunks out in turn and keeps at most :data:`AHEAD`
   chunks per worker in flight, so memory is bounded by the number of workers, never by the
   catalog; batches are read back in the order the chunks were handed out, so the consumer sees
@@ -178,7 +178,7 @@ def serve() -> None:
                 # never garbage: the collector need not walk it again on every chunk.
                 gc.freeze()
                 gc.set_threshold(*WORKER_GC_THRESHOLDS)
-            reply: tuple[str, Any] = ("batch", reader.build(reader.fetch(ids)))
+            reply: tuple[str, Any] = ("batch", reader.build_chunk(reader.fetch_chunk(ids)))
         except Exception as exc:  # noqa: BLE001 - raised in the caller at this chunk
             exc.add_note(f"in reader worker {os.getpid()}:\n{traceback.format_exc().rstrip()}")
             try:
@@ -240,7 +240,7 @@ def read_in_workers(
     except _CannotStart as exc:
         log.warning("%s; reading in this process", exc)
     for ids in chunk_iter:
-        yield reader.build(reader.fetch(ids))
+        yield reader.build_chunk(reader.fetch_chunk(ids))
 
 
 def _read_in_workers(reader: ChunkedReader[Any, Any], chunk_iter: Iterator[list[Any]],

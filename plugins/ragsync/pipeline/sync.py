@@ -234,6 +234,7 @@ class SyncService:
                 produced.add((entity_id, view.store_id))
         if dry_run:
             return
+        checked_at = self.ctx.clock()  # the deletes below are read (found absent) after this
         gone = self._confirmed_gone(reader, views, produced)
         result.reconciled_deletes = len(gone)
         live = self.ledger.live_count(reader.entity_type, [v.store_id for v in views])
@@ -250,7 +251,7 @@ class SyncService:
         for chunk in _chunks(held_deletes, CHUNK_SIZE):
             self._enqueue(chunk, result, "full", force=False)
         for keys in _chunks(gone, CHUNK_SIZE):
-            deletes = [Document.delete(reader.entity_type, eid, sid, now) for eid, sid in keys]
+            deletes = [Document.delete(reader.entity_type, eid, sid, now, checked_at) for eid, sid in keys]
             self._enqueue(deletes, result, "reconcile", force=False)
 
     def _live_keys(self, entity_type: str, keys: Sequence[tuple[str, str, int]]) -> int:
@@ -291,11 +292,12 @@ class SyncService:
             batch = reader.read(chunk)
             self._consume(batch, result, dry_run=False)
             self._enqueue(batch.documents, result, "incremental", force=False)
+        checked_at = self.ctx.clock()
         removed = self._removed_since_delivery(reader, views)
         result.reconciled_deletes = len(removed)
         now = self.clock.now()
         for chunk in _chunks(removed, CHUNK_SIZE):
-            self._enqueue([Document.delete(entity_type, eid, sid, now) for eid, sid in chunk], result,
+            self._enqueue([Document.delete(entity_type, eid, sid, now, checked_at) for eid, sid in chunk], result,
                           "incremental", force=False)
         watermarks.set(entity_type, until)
         result.message = result.summary()
@@ -316,8 +318,7 @@ class SyncService:
 
     def magento_now(self) -> datetime:
         """Return Magento's database clock in UTC (the watermark follows the clock that writes updated_at)."""
-        value = self.magento.scalar("SELECT UTC_TIMESTAMP(6)")
-        return value if isinstance(value, datetime) else self.clock.now()
+        return self.ctx.clock()
 
 
 def _typed_id(entity_type: str, entity_id: str) -> Any:

@@ -44,6 +44,8 @@ class LedgerEntry:
     failed_hash: str | None
     failed_status: str | None
     delivered_sequence: int | None = None
+    delivered_read_at: datetime | None = None
+    """When the delivered document was read from Magento (None: unknown, delivered before migration 008)."""
 
     @property
     def live(self) -> bool:
@@ -100,11 +102,11 @@ class Ledger:
         rows = select_by_keys(
             self.db,
             "entity_type, entity_id, store_id, delivered_hash, is_tombstone, failed_hash, failed_status,"
-            " delivered_sequence",
+            " delivered_sequence, delivered_read_at",
             "rag_sync_ledger FORCE INDEX (PRIMARY)", keys)
-        for t, i, s, delivered, tomb, failed, failed_status, sequence in rows:
+        for t, i, s, delivered, tomb, failed, failed_status, sequence, read_at in rows:
             found[(t, i, int(s))] = LedgerEntry(delivered, bool(tomb), failed, failed_status,
-                                                None if sequence is None else int(sequence))
+                                                None if sequence is None else int(sequence), read_at)
         return found
 
     def delivered_hashes(self, keys: Iterable[Key]) -> dict[Key, tuple[str, bool]]:
@@ -155,8 +157,9 @@ class Ledger:
         # Assignments run left to right and see the values assigned before them: delivered_sequence last.
         return self.db.execute(
             "INSERT INTO rag_sync_ledger (entity_type, entity_id, store_id, delivered_hash, delivered_at, is_tombstone,"
-            " delivered_sequence)"
-            " SELECT q.entity_type, q.entity_id, q.store_id, q.content_hash, %s, q.action = 'delete', q.sequence"
+            " delivered_sequence, delivered_read_at)"
+            " SELECT q.entity_type, q.entity_id, q.store_id, q.content_hash, %s, q.action = 'delete', q.sequence,"
+            " q.read_at"
             f" FROM rag_sync_queue q WHERE q.id IN ({', '.join(['%s'] * len(queue_ids))})"
             " ON DUPLICATE KEY UPDATE"
             f" delivered_hash = IF({newer}, VALUES(delivered_hash), delivered_hash),"
@@ -164,6 +167,7 @@ class Ledger:
             f" is_tombstone = IF({newer}, VALUES(is_tombstone), is_tombstone),"
             f" failed_hash = IF({newer}, NULL, failed_hash), failed_status = IF({newer}, NULL, failed_status),"
             f" failed_at = IF({newer}, NULL, failed_at), failed_error = IF({newer}, NULL, failed_error),"
+            f" delivered_read_at = IF({newer}, VALUES(delivered_read_at), delivered_read_at),"
             f" delivered_sequence = IF({newer}, VALUES(delivered_sequence), delivered_sequence)",
             [at or self.clock.now(), *queue_ids],
         )

@@ -105,6 +105,21 @@ def in_transaction(db: Database, work: Callable[[], T], attempts: int = 5,
     raise AssertionError("unreachable")
 
 
+def _older_read(document: Document, rows: Sequence[tuple[str, str, datetime | None]],
+                entry: LedgerEntry | None) -> bool:
+    """Return True when the entity's open, in-flight or delivered version was read after ``document``.
+
+    Unknown read times (None: rows from before migration 008, documents not built by a reader)
+    order nothing.
+    """
+    if document.read_at is None:
+        return False
+    known = [read_at for _status, _hash, read_at in rows if read_at is not None]
+    if entry is not None and entry.delivered_read_at is not None:
+        known.append(entry.delivered_read_at)
+    return bool(known) and document.read_at < max(known)
+
+
 def _ids_sql(count: int) -> str:
     return ", ".join(["%s"] * count)
 
@@ -166,6 +181,8 @@ class EnqueueResult:
     skipped_unchanged: int = 0
     skipped_dead: int = 0
     skipped_absent_delete: int = 0
+    skipped_older_read: int = 0
+    """Read before the open, in-flight or delivered version of the entity was read: that one is newer."""
 
     @property
     def written(self) -> int:
@@ -175,7 +192,8 @@ class EnqueueResult:
     @property
     def skipped(self) -> int:
         """Return how many documents needed no write."""
-        return self.already_queued + self.skipped_unchanged + self.skipped_dead + self.skipped_absent_delete
+        return (self.already_queued + self.skipped_unchanged + self.skipped_dead + self.skipped_absent_delete
+                + self.skipped_older_read)
 
     def add(self, other: EnqueueResult) -> EnqueueResult:
         """Add another result's counts to this one and return self."""
@@ -256,6 +274,11 @@ class QueueRepository:
         its hash equals the delivered hash, equals the hash of a dead attempt, or is a delete of
         something the backend does not have -- unless ``force``, or unless an open or in-flight
         row of the same entity carries other content (then the document must follow it).
+
+        A document read (``Document.read_at``) before the entity's open, in-flight or delivered
+        version was read is older than that one and is never queued, ``force`` or not
+        (``skipped_older_read``). Chunks with something to write decide again inside the write
+        transaction, after the sequence counter's lock, so concurrent enqueues cannot interleave.
         """
         if source not in SOURCES:
             raise ValueError(f"queue source must be one of {', '.join(SOURCES)}; got {source!r}")
@@ -270,37 +293,70 @@ class QueueRepository:
             total.add(self._enqueue_chunk(chunk, source, force))
         return total
 
-    def _inflight(self, keys: Sequence[Key]) -> dict[Key, list[tuple[str, str]]]:
-        """Return ``key -> [(status, hash)]`` of the open and processing rows of these entities."""
-        found: dict[Key, list[tuple[str, str]]] = {}
-        rows = select_by_keys(self.db, "entity_type, entity_id, store_id, status, content_hash",
+    def _inflight(self, keys: Sequence[Key]) -> dict[Key, list[tuple[str, str, datetime | None]]]:
+        """Return ``key -> [(status, hash, read_at)]`` of the open and processing rows of these entities."""
+        found: dict[Key, list[tuple[str, str, datetime | None]]] = {}
+        rows = select_by_keys(self.db, "entity_type, entity_id, store_id, status, content_hash, read_at",
                               "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ENTITY)", keys,
                               " AND status IN ('pending', 'failed', 'processing')")
-        for t, i, s, status, content_hash in rows:
-            found.setdefault((t, i, int(s)), []).append((status, content_hash))
+        for t, i, s, status, content_hash, read_at in rows:
+            found.setdefault((t, i, int(s)), []).append((status, content_hash, read_at))
         return found
 
     def _enqueue_chunk(self, documents: Sequence[Document], source: str, force: bool) -> EnqueueResult:
-        result = EnqueueResult()
         latest: dict[Key, Document] = {}
+        replaced_in_chunk = 0
         for document in documents:
             if document.key in latest:
-                result.replaced += 1  # an older change in the same chunk, replaced before it was written
+                replaced_in_chunk += 1  # an older change in the same chunk, replaced before it was written
             latest[document.key] = document
-        keys = list(latest)
+        # A first decision from plain reads: a chunk with nothing to write (an unchanged full
+        # sync) costs two queries and no transaction.
+        result, writes = self._decide(list(latest.values()), force)
+        if not writes:
+            result.replaced += replaced_in_chunk
+            return result
+
+        def work() -> tuple[EnqueueResult, list[Document]]:
+            # The counter row's lock is the first one every enqueue takes, so enqueues run one
+            # at a time from here. Deciding again under it (READ COMMITTED: what other enqueues
+            # committed while this one waited) keeps a concurrent enqueue of a newer read from
+            # being overwritten by this older one.
+            first = self.reserve_sequences(len(writes))
+            decided, final = self._decide(writes, force)
+            if final:
+                self._insert(final, source, force, first)
+            return decided, final
+
+        decided, _final = in_transaction(self.db, work, isolation="READ COMMITTED")
+        # the first decision's skips stand; what it would have written is counted by the second
+        result.queued = result.replaced = 0
+        result.add(decided)
+        result.replaced += replaced_in_chunk
+        return result
+
+    def _decide(self, documents: Sequence[Document], force: bool) -> tuple[EnqueueResult, list[Document]]:
+        """Return what to do with each document (one per key) and the ones to write."""
+        keys = [d.key for d in documents]
         ledger = self.ledger.lookup(keys)
         inflight = self._inflight(keys)
+        result = EnqueueResult()
         writes: list[Document] = []
-        for key, document in latest.items():
+        for document in documents:
+            key = document.key
             digest = document.hash
             rows = inflight.get(key, [])
-            open_hashes = [h for status, h in rows if status != "processing"]
+            entry = ledger.get(key)
+            if _older_read(document, rows, entry):
+                result.skipped_older_read += 1
+                continue
+            open_hashes = [h for status, h, _read_at in rows if status != "processing"]
             if not force:
                 if digest in open_hashes:
                     result.already_queued += 1
                     continue
-                if not any(h != digest for _status, h in rows):
-                    reason = self._skip_reason(document, digest, ledger.get(key))
+                if not any(h != digest for _status, h, _read_at in rows):
+                    reason = self._skip_reason(document, digest, entry)
                     if reason is not None:
                         setattr(result, reason, getattr(result, reason) + 1)
                         continue
@@ -309,9 +365,7 @@ class QueueRepository:
             else:
                 result.queued += 1
             writes.append(document)
-        if writes:
-            in_transaction(self.db, lambda: self._insert(writes, source, force))
-        return result
+        return result, writes
 
     @staticmethod
     def _skip_reason(document: Document, digest: str, entry: LedgerEntry | None) -> str | None:
@@ -346,10 +400,8 @@ class QueueRepository:
         last = int(self.db.scalar("SELECT LAST_INSERT_ID()") or 0)
         return last - count + 1
 
-    def _insert(self, writes: Sequence[Document], source: str, force: bool) -> None:
-        # The chunk's sequences first: the counter is the first lock every enqueue takes, so it
-        # adds no lock-order cycle with the queue rows locked below.
-        first = self.reserve_sequences(len(writes))
+    def _insert(self, writes: Sequence[Document], source: str, force: bool, first: int) -> None:
+        """Write the documents with the sequences reserved from ``first`` on (in the caller's transaction)."""
         # the SQL text of the time, once per chunk (mysqlclient would format it three times per row)
         now = format_TIMESTAMP(self.clock.now())
         params: list[tuple[Any, ...]] = []
@@ -360,7 +412,7 @@ class QueueRepository:
             bodies[document.key] = item_json
             params.append((
                 document.type, document.id, document.store_id, document.action, "pending", document.hash,
-                len(item_json.encode("utf-8")), 0, now, source, now, now, sequence,
+                len(item_json.encode("utf-8")), 0, now, source, now, now, sequence, document.read_at,
             ))
         # ON DUPLICATE KEY UPDATE fires on the open-row key: the pending/failed row of the same
         # entity. Assignments run left to right, so the comparisons with content_hash see the old
@@ -370,8 +422,8 @@ class QueueRepository:
         same = "0" if force else "content_hash = VALUES(content_hash)"
         sql = (
             "INSERT INTO rag_sync_queue (entity_type, entity_id, store_id, action, status, content_hash,"
-            " document_bytes, attempts, next_attempt_at, source, created_at, updated_at, sequence)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " document_bytes, attempts, next_attempt_at, source, created_at, updated_at, sequence, read_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE"
             f" attempts = IF({same}, attempts, 0),"
             f" next_attempt_at = IF({same}, next_attempt_at, VALUES(next_attempt_at)),"
@@ -379,6 +431,7 @@ class QueueRepository:
             f" last_error = IF({same}, last_error, NULL),"
             f" status = IF({same}, status, 'pending'),"
             " action = VALUES(action), document_bytes = VALUES(document_bytes), sequence = VALUES(sequence),"
+            " read_at = VALUES(read_at),"
             " source = VALUES(source), updated_at = VALUES(updated_at), content_hash = VALUES(content_hash)"
         )
         with self.db.cursor() as cur:

@@ -12,6 +12,7 @@ import pytest
 
 from fixtures.shop import SHOP_NOW
 from ragsync.db import Database
+from ragsync.magento.base import CLOCK_QUERIES
 from ragsync.magento.context import MagentoContext
 from ragsync.magento.products import QUERIES_PER_CHUNK, ProductReader
 from ragsync.settings import Settings
@@ -46,10 +47,10 @@ def test_chunk_cost_does_not_depend_on_its_size(big_shop: Database) -> None:
     assert len(small_batch.documents) == 10 * 3 and len(large_batch.documents) == 1000 * 3
     assert any(d.data and d.data.get("variants") for d in small_batch.documents)
     assert sum(1 for d in large_batch.documents if d.data and d.data.get("variants")) > 100
-    assert small == large == QUERIES_PER_CHUNK
+    assert small == large == QUERIES_PER_CHUNK + CLOCK_QUERIES
     # scattered ids (an IN list instead of a range) cost the same
     scattered, _ = count_statements(big_shop, lambda: reader.read([2, 17, 350, 999, 1200]))
-    assert scattered == QUERIES_PER_CHUNK
+    assert scattered == QUERIES_PER_CHUNK + CLOCK_QUERIES
 
 
 def test_read_all_costs_a_fixed_number_of_statements_per_chunk(big_shop: Database) -> None:
@@ -59,9 +60,9 @@ def test_read_all_costs_a_fixed_number_of_statements_per_chunk(big_shop: Databas
         chunks = -(-PRODUCTS // chunk_size)
         assert len(batches) == chunks
         assert sum(len(b.documents) for b in batches) == PRODUCTS * 3
-        # per chunk: its keyset page and its fetch; plus the empty page that ends the pagination
+        # per chunk: its keyset page, the clock and its fetch; plus the empty page that ends the pagination
         # when the last page is full
-        expected = chunks * (QUERIES_PER_CHUNK + 1) + (1 if PRODUCTS % chunk_size == 0 else 0)
+        expected = chunks * (QUERIES_PER_CHUNK + CLOCK_QUERIES + 1) + (1 if PRODUCTS % chunk_size == 0 else 0)
         assert statements == expected
 
 
