@@ -21,6 +21,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from ragsync.vocabulary import ENTITY_TYPES
+
 
 @dag(
     dag_id="ragsync_resync",
@@ -34,7 +36,7 @@ from airflow.sdk import Param, dag, task
     allowed_run_types=["manual"],
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
-        "type": Param("product", enum=["product", "category", "cms_page", "cms_block", "promotion"],
+        "type": Param("product", enum=list(ENTITY_TYPES),
                       description="Entity type"),
         "ids": Param([], type=["null", "array"], items={"type": ["integer", "string"]},
                      description="Entity ids (promotions: rule ids, or cart-N / catalog-N)"),

@@ -33,9 +33,9 @@ from ragsync.errors import (
     describe,
     mysql_errno,
 )
+from ragsync.vocabulary import CMS_SCOPES, ENTITY_TYPES, PROMOTION_KINDS, QUEUE_STATUSES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_CONFIRMED = 0, 1, 2, 3, 4
-QUEUE_STATUSES = ("pending", "processing", "sent", "failed", "dead")
 SYNC_TYPES = {"products": "product", "categories": "category", "cms": "cms", "promotions": "promotion"}
 
 
@@ -205,14 +205,14 @@ class App:
         """Run ``ragsync sync <type>``."""
         from dataclasses import replace
 
-        from ragsync.pipeline.scope import CMS_TYPES, promotion_ids, skus_to_ids
+        from ragsync.pipeline.scope import promotion_ids, skus_to_ids
         from ragsync.pipeline.sync import SyncService, parse_ids
 
         self.require_enabled()
         kind = SYNC_TYPES[args.what]
         settings = self.settings
         if kind == "cms":
-            types = CMS_TYPES[args.type or "all"]
+            types = CMS_SCOPES[args.type or "all"]
         elif kind == "promotion":
             if args.type:
                 settings = replace(settings, promotions=replace(settings.promotions, type=args.type))
@@ -268,7 +268,7 @@ class App:
             self.out.table("queue by type", ["type", "status", "items"], by_type)
         ledger = Ledger(self.ragsync)
         self.out.table("documents live in the backend", ["type", "documents"],
-                       [[t, ledger.live_count(t)] for t in ("product", "category", "cms_page", "cms_block",
+                       [[t, ledger.live_count(t)] for t in (*ENTITY_TYPES,
                                                             "promotion")])
         breakers = self.ragsync.query_dicts(
             "SELECT endpoint, state, consecutive_failures, open_until, last_error, paused_until, pause_reason"
@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "cms":
             p.add_argument("--type", choices=["pages", "blocks"], help="only pages or only blocks")
         if name == "promotions":
-            p.add_argument("--type", choices=["cart", "catalog"], help="only cart or only catalog rules")
+            p.add_argument("--type", choices=list(PROMOTION_KINDS), help="only cart or only catalog rules")
         p.add_argument("--force", action="store_true", help="queue even when the backend has this version")
         p.add_argument("--dry-run", action="store_true", help="build and print the documents, queue nothing")
         p.set_defaults(handler="sync")

@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ragsync.errors import ConfigError
+from ragsync.vocabulary import CMS_DOCUMENT_TYPES, PROMOTION_SCOPES
 
 VARIABLE_KEY = "ragsync_config"
 ENVIRONMENTS = ("production", "staging", "development")
 CMS_MODES = ("blacklist", "whitelist")
-PROMOTION_TYPES = ("both", "cart", "catalog")
-CMS_DOCUMENT_TYPES = ("policy", "faq", "guide", "about", "contact", "landing", "other")
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,7 @@ def _section(name: str, raw: Any) -> Any:
     if name == "promotions":
         return PromotionSettings(
             enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            type=_choice(k + "type", raw.get("type", "both"), PROMOTION_TYPES),
+            type=_choice(k + "type", raw.get("type", "both"), tuple(PROMOTION_SCOPES)),
             include_coupon_codes=_bool(k + "include_coupon_codes", raw.get("include_coupon_codes", False)),
         )
     if name == "queue":

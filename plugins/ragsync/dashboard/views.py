@@ -24,12 +24,13 @@ from ragsync.state.clock import Clock, SystemClock
 from ragsync.state.ledger import Ledger, LedgerEntry
 from ragsync.state.queue import SORTABLE, STATUSES, QueueRepository
 from ragsync.state.runs import SyncRun, SyncRuns
+from ragsync.vocabulary import OPEN_STATUSES
 
 COUNT_CAP = 100_000
 PAGE_SIZES = (20, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 LOG_PAGE_SIZE = 50
-WAITING_STATUSES = ("pending", "failed")
+WAITING_STATUSES = OPEN_STATUSES
 PROCESS_EVENT = "manual_process"  # a Process Queue click; not (yet) in ragsync.state.audit.EVENTS
 LOG_EVENTS = tuple(dict.fromkeys((*EVENTS, PROCESS_EVENT)))
 RECENT_BATCHES = 1000

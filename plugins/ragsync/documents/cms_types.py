@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from ragsync.settings import CMS_DOCUMENT_TYPES
+from ragsync.vocabulary import CMS_DOCUMENT_TYPES
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "faq": (

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-ENTITY_TYPES = ("product", "category", "cms_page", "cms_block", "promotion")
-ACTIONS = ("save", "delete")
+from ragsync.vocabulary import ACTIONS, ENTITY_TYPES
+
+__all__ = ["ACTIONS", "ENTITY_TYPES", "Document", "Problem", "ReadBatch", "canonical_json", "iso_utc"]
 UNHASHED_DATA_KEYS = frozenset({"updated_at"})
 
 

@@ -45,17 +45,16 @@ from ragsync.magento.base import (
 )
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.eav import current_version_condition
+from ragsync.vocabulary import PROMOTION_KINDS, PROMOTION_SCOPES
 
 if TYPE_CHECKING:
     from ragsync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CART = "cart"
-CATALOG = "catalog"
-KINDS = (CART, CATALOG)
+KINDS = PROMOTION_KINDS
+CART, CATALOG = KINDS
 RULE_TABLES = {CART: "salesrule", CATALOG: "catalogrule"}
-KINDS_BY_TYPE = {"both": (CART, CATALOG), "cart": (CART,), "catalog": (CATALOG,)}
 
 COUPON_NONE = 1
 COUPON_SPECIFIC = 2
@@ -147,7 +146,7 @@ class PromotionReader(ChunkedReader[str, Any]):
         now: datetime | None = None,
     ) -> None:
         super().__init__(ctx, settings, stores, now)
-        self.kinds: tuple[str, ...] = KINDS_BY_TYPE[settings.promotions.type]
+        self.kinds: tuple[str, ...] = PROMOTION_SCOPES[settings.promotions.type]
         """The rule kinds ``promotions.type`` selects: what ``iter_id_chunks`` pages through."""
         self.include_coupon_codes = settings.promotions.include_coupon_codes
 

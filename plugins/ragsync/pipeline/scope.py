@@ -13,10 +13,8 @@ from typing import Any
 
 from ragsync.db import Database
 from ragsync.errors import ConfigError
+from ragsync.vocabulary import ENTITY_TYPES, PROMOTION_SCOPES
 
-CMS_TYPES = {"all": ("cms_page", "cms_block"), "pages": ("cms_page",), "blocks": ("cms_block",)}
-PROMOTION_KINDS = {"both": ("cart", "catalog"), "cart": ("cart",), "catalog": ("catalog",)}
-RESYNC_TYPES = ("product", "category", "cms_page", "cms_block", "promotion")
 RESYNC_PARAMS = ("type", "ids", "skus", "store", "force", "dry_run")
 MAX_SKUS = 10_000
 
@@ -49,7 +47,7 @@ def promotion_ids(ids: Any, promotion_type: str | None) -> list[str] | None:
     """Turn rule ids into promotion ids: ``cart-N``/``catalog-N`` by type (both kinds for ``both``)."""
     if not ids:
         return None
-    kinds = PROMOTION_KINDS.get(promotion_type or "both", PROMOTION_KINDS["both"])
+    kinds = PROMOTION_SCOPES.get(promotion_type or "both", PROMOTION_SCOPES["both"])
     result: list[str] = []
     for raw in ids:
         text = str(raw).strip()
@@ -91,8 +89,8 @@ def resync_from_params(params: Mapping[str, Any], magento: Database) -> Resync:
 
     refuse_unknown_params("ragsync_resync", params, RESYNC_PARAMS)
     entity_type = params.get("type") or "product"
-    if entity_type not in RESYNC_TYPES:
-        raise ConfigError(f"param type must be one of {', '.join(RESYNC_TYPES)}, got {entity_type!r}")
+    if entity_type not in ENTITY_TYPES:
+        raise ConfigError(f"param type must be one of {', '.join(ENTITY_TYPES)}, got {entity_type!r}")
     raw_ids = list(params.get("ids") or [])
     skus = list(params.get("skus") or [])
     if skus and entity_type != "product":

@@ -27,10 +27,10 @@ from ragsync.state.ledger import Ledger
 from ragsync.state.queue import QueueRepository
 from ragsync.state.runs import SyncRuns
 from ragsync.state.watermarks import Watermarks
+from ragsync.vocabulary import ENTITY_TYPES
 
 log = logging.getLogger(__name__)
 
-ENTITY_TYPES = ("product", "category", "cms_page", "cms_block", "promotion")
 CAPTURE_OVERLAP = timedelta(minutes=2)
 CHUNK_SIZE = 1000
 

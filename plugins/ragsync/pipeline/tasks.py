@@ -14,12 +14,13 @@ from typing import Any, NoReturn
 
 from ragsync.db import MAGENTO_CONN_ID, RAGSYNC_CONN_ID, Database
 from ragsync.errors import ConfigError, describe, is_transient
-from ragsync.pipeline.scope import CMS_TYPES, refuse_unknown_params, resync_from_params
+from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params
 from ragsync.settings import Settings, load_settings
+from ragsync.vocabulary import CMS_ENTITY_TYPES
 
 log = logging.getLogger(__name__)
 
-FULL_SYNC_TYPES = {"product": ("product",), "category": ("category",), "cms": CMS_TYPES["all"],
+FULL_SYNC_TYPES = {"product": ("product",), "category": ("category",), "cms": CMS_ENTITY_TYPES,
                    "promotion": ("promotion",)}
 
 

@@ -44,14 +44,14 @@ from ragsync.settings import QueueSettings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
 from ragsync.state.ledger import Key, Ledger, LedgerEntry, select_by_keys
+from ragsync.vocabulary import OPEN_STATUSES, QUEUE_SOURCES, QUEUE_STATUSES
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STATUSES = ("pending", "processing", "sent", "failed", "dead")
-OPEN_STATUSES = ("pending", "failed")
-SOURCES = ("incremental", "full", "manual", "reconcile")
+STATUSES = QUEUE_STATUSES
+SOURCES = QUEUE_SOURCES
 ENQUEUE_CHUNK = 1000
 DELETE_CHUNK = 5000
 MAX_ERROR_CHARS = 2000

@@ -9,9 +9,8 @@ from typing import Any
 
 from ragsync.db import Database
 from ragsync.state.clock import Clock, SystemClock
+from ragsync.vocabulary import RUN_KINDS, RUN_STATUSES
 
-RUN_KINDS = ("full", "incremental", "manual")
-RUN_STATUSES = ("running", "success", "failed", "aborted")
 _COLUMNS = "id, entity_type, kind, status, started_at, finished_at, counts, message"
 
 
