@@ -3,144 +3,43 @@
 Secrets never live here; they come from Airflow connections (see ``ragsync.db`` and
 ``ragsync.delivery.hook``). Loading is done inside tasks and CLI commands, never at DAG parse
 time, and every problem raises one :class:`~ragsync.errors.ConfigError` naming the key.
+
+Every setting is declared once, as its dataclass field: :func:`_setting` puts the default there and
+a :class:`SettingRule` (parser, bounds, choices) in the field's metadata. :func:`parse_settings` is
+one walk over :func:`dataclasses.fields`, so a new setting needs no parser code of its own.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import Field, asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragsync.errors import ConfigError
 from ragsync.vocabulary import CMS_DOCUMENT_TYPES, PROMOTION_SCOPES
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = [
+    "CMS_DOCUMENT_TYPES", "CMS_MODES", "ENVIRONMENTS", "VARIABLE_KEY", "AlertSettings", "BreakerSettings",
+    "CategorySettings", "CmsBlockSettings", "CmsPageSettings", "ProductSettings", "PromotionSettings",
+    "QueueSettings", "ReconcileSettings", "SettingRule", "Settings", "declared_settings", "load_settings",
+    "parse_settings",
+]
 
 VARIABLE_KEY = "ragsync_config"
 ENVIRONMENTS = ("production", "staging", "development")
 CMS_MODES = ("blacklist", "whitelist")
 
+_T = TypeVar("_T")
+_D = TypeVar("_D", bound="DataclassInstance")
 
-@dataclass(frozen=True)
-class ProductSettings:
-    """Which products are synced and which attributes they carry."""
-
-    enabled: bool = True
-    include_disabled: bool = False
-    attributes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CmsPageSettings:
-    """Which CMS pages are synced; ``document_types`` overrides detection per identifier."""
-
-    enabled: bool = True
-    mode: str = "blacklist"
-    identifiers: tuple[str, ...] = ("no-route",)
-    document_types: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CmsBlockSettings:
-    """Which CMS blocks are synced; an empty list means every active block."""
-
-    enabled: bool = True
-    identifiers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CategorySettings:
-    """Which categories are synced."""
-
-    enabled: bool = True
-    min_level: int = 2
-    include_inactive: bool = False
-
-
-@dataclass(frozen=True)
-class PromotionSettings:
-    """Which price rules are synced."""
-
-    enabled: bool = True
-    type: str = "both"
-    include_coupon_codes: bool = False
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    """Batching, retry and housekeeping of the delivery queue."""
-
-    batch_size: int = 50
-    max_batch_bytes: int = 4 * 1024 * 1024
-    max_retries: int = 3
-    retry_delays_minutes: tuple[float, ...] = (5, 15, 60)
-    cleanup_days: int = 7
-    stuck_after_minutes: int = 30
-    delivery_workers: int = 1
-
-
-@dataclass(frozen=True)
-class BreakerSettings:
-    """Circuit breaker thresholds."""
-
-    failure_threshold: int = 5
-    open_seconds: int = 300
-
-
-@dataclass(frozen=True)
-class ReconcileSettings:
-    """Safety limit for deletes found by a full sync."""
-
-    max_delete_fraction: float = 0.2
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """When a delivery run ends in a failed task, so that Airflow's alerting sees it."""
-
-    fail_on_dead: bool = True
-    breaker_open_minutes: int = 30
-
-
-@dataclass(frozen=True)
-class Settings:
-    """All non-secret settings of ragsync."""
-
-    enabled: bool = False
-    environment: str = "production"
-    debug: bool = False
-    log_file: str | None = None
-    stores: tuple[str, ...] = ()
-    read_workers: int = 2
-    products: ProductSettings = field(default_factory=ProductSettings)
-    cms_pages: CmsPageSettings = field(default_factory=CmsPageSettings)
-    cms_blocks: CmsBlockSettings = field(default_factory=CmsBlockSettings)
-    categories: CategorySettings = field(default_factory=CategorySettings)
-    promotions: PromotionSettings = field(default_factory=PromotionSettings)
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    breaker: BreakerSettings = field(default_factory=BreakerSettings)
-    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as plain JSON-able data."""
-        return json.loads(json.dumps(asdict(self)))
-
-
-_SECTIONS: dict[str, type] = {
-    "products": ProductSettings,
-    "cms_pages": CmsPageSettings,
-    "cms_blocks": CmsBlockSettings,
-    "categories": CategorySettings,
-    "promotions": PromotionSettings,
-    "queue": QueueSettings,
-    "breaker": BreakerSettings,
-    "reconcile": ReconcileSettings,
-    "alerts": AlertSettings,
-}
+_Parser = Callable[[str, Any, "SettingRule"], Any]
+"""``parse(key, value, rule)``: the value read, or a :class:`ConfigError` naming ``key``."""
 
 _SECRET_WORDS = ("secret", "password", "api_key", "token")
-
-
 _SHOWN_MAX = 24
 
 
@@ -159,60 +58,258 @@ def _shown(value: Any) -> str:
         return f"a list of {len(value)} items"
     if isinstance(value, dict):
         return f"an object with {len(value)} keys"
+    if isinstance(value, int | float):
+        return f"a number of {len(text)} characters"
     return f"a {type(value).__name__}"
 
 
-def _bool(key: str, value: Any) -> bool:
+def _key_shown(key: str) -> str:
+    """A key the user wrote, for a message: as it is when short, else only its length (it may be a secret)."""
+    return key if len(key) <= _SHOWN_MAX else f"({_shown(key)})"
+
+
+def _refused(key: str, problem: str) -> ConfigError:
+    return ConfigError(f"ragsync_config: {key} {problem}")
+
+
+# --- the rules a setting can carry -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingRule:
+    """How one setting is read: its parser and the bounds or choices the parser enforces.
+
+    ``parse(key, value, rule)`` gets the full key (``queue.batch_size``) for its messages.
+    ``null_is_default``: an explicit JSON ``null`` means the default instead of being refused.
+    ``section``: the dataclass of a nested section (parsed by its own fields' rules).
+    """
+
+    parse: _Parser
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    null_is_default: bool = False
+    section: type[DataclassInstance] | None = None
+
+
+def _setting(default: _T, parse: _Parser, *, minimum: float | None = None,
+             maximum: float | None = None, choices: Iterable[str] = (), null_is_default: bool = False) -> _T:
+    """Declare a setting: its default and its rule, in one place (the dataclass field)."""
+    rule = SettingRule(parse, minimum, maximum, tuple(choices), null_is_default)
+    return field(default=default, metadata={"rule": rule})
+
+
+def _section(cls: type[_D]) -> _D:
+    """Declare a nested section: an object read by its own fields' rules; missing or null = its defaults."""
+    rule = SettingRule(_parse_section, null_is_default=True, section=cls)
+    return field(default_factory=cls, metadata={"rule": rule})
+
+
+def _rule(setting: Field[Any]) -> SettingRule:
+    rule: SettingRule = setting.metadata["rule"]
+    return rule
+
+
+def _bool(key: str, value: Any, rule: SettingRule) -> bool:
     if isinstance(value, bool):
         return value
     if value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
         return value.lower() in ("true", "yes", "1")
-    raise ConfigError(f"ragsync_config: {key} must be true or false, got {_shown(value)}")
+    raise _refused(key, f"must be true or false, got {_shown(value)}")
 
 
-def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+def _within(key: str, number: float, rule: SettingRule) -> None:
+    low, high = rule.minimum, rule.maximum
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = [f"at least {low}"] if low is not None else []
+        bounds += [f"at most {high}"] if high is not None else []
+        raise _refused(key, f"must be {' and '.join(bounds)}, got {_shown(number)}")
+
+
+def _int(key: str, value: Any, rule: SettingRule) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {_shown(value)}")
+        raise _refused(key, f"must be a whole number, got {_shown(value)}")
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"ragsync_config: {key} must be a whole number, got {_shown(value)}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ConfigError(f"ragsync_config: {key} must be at least {minimum}{upper}, got {number}")
+        raise _refused(key, f"must be a whole number, got {_shown(value)}") from None
+    _within(key, number, rule)
     return number
 
 
-def _number(key: str, value: Any, minimum: float, maximum: float | None = None) -> float:
+def _number(key: str, value: Any, rule: SettingRule) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"ragsync_config: {key} must be a number, got {_shown(value)}")
+        raise _refused(key, f"must be a number, got {_shown(value)}")
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"ragsync_config: {key} must be a number, got {_shown(value)}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ConfigError(f"ragsync_config: {key} must be at least {minimum}{upper}, got {number}")
+        raise _refused(key, f"must be a number, got {_shown(value)}") from None
+    _within(key, number, rule)
     return number
 
 
-def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"ragsync_config: {key} must be one of {', '.join(allowed)}; got {_shown(value)}")
+def _minutes(key: str, value: Any, rule: SettingRule) -> tuple[float, ...]:
+    """A non-empty list (or comma-separated string) of minutes, each checked against the rule's bounds."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise _refused(key, "must be a non-empty list of minutes")
+    return tuple(_number(f"{key}[{i}]", item, rule) for i, item in enumerate(value))
+
+
+def _choice(key: str, value: Any, rule: SettingRule) -> str:
+    if value not in rule.choices:
+        raise _refused(key, f"must be one of {', '.join(rule.choices)}; got {_shown(value)}")
     return str(value)
 
 
-def _strings(key: str, value: Any) -> tuple[str, ...]:
+def _choice_per_key(key: str, value: Any, rule: SettingRule) -> dict[str, str]:
+    """An object whose keys are free (identifiers) and whose every value is one of the rule's choices."""
+    if not isinstance(value, Mapping):
+        raise _refused(key, "must be an object identifier -> type")
+    for ident, chosen in value.items():
+        _choice(f"{key}.{_key_shown(str(ident))}", chosen, rule)
+    return dict(value)
+
+
+def _strings(key: str, value: Any, rule: SettingRule) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
-        raise ConfigError(f"ragsync_config: {key} must be a list of strings, got {_shown(value)}")
+        raise _refused(key, f"must be a list of strings, got {_shown(value)}")
     return tuple(str(v) for v in value)
 
 
-def _check_unknown(prefix: str, given: Mapping[str, Any], known: type) -> None:
+def _text_or_none(key: str, value: Any, rule: SettingRule) -> str | None:
+    """Any value given as text; an empty or false value (``""``, ``null``) means none."""
+    return str(value) if value else None
+
+
+def _parse_section(key: str, value: Any, rule: SettingRule) -> Any:
+    if not isinstance(value, Mapping):
+        raise _refused(key, f"must be an object, got {_shown(value)}")
+    assert rule.section is not None
+    return _parse_fields(rule.section, value, f"{key}.")
+
+
+# --- the settings, each declared once ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductSettings:
+    """Which products are synced and which attributes they carry."""
+
+    enabled: bool = _setting(True, _bool)
+    include_disabled: bool = _setting(False, _bool)
+    attributes: tuple[str, ...] = _setting((), _strings)
+
+
+@dataclass(frozen=True)
+class CmsPageSettings:
+    """Which CMS pages are synced; ``document_types`` overrides detection per identifier."""
+
+    enabled: bool = _setting(True, _bool)
+    mode: str = _setting("blacklist", _choice, choices=CMS_MODES)
+    identifiers: tuple[str, ...] = _setting(("no-route",), _strings)
+    document_types: Mapping[str, str] = field(
+        default_factory=dict, metadata={"rule": SettingRule(_choice_per_key, choices=CMS_DOCUMENT_TYPES)}
+    )
+
+
+@dataclass(frozen=True)
+class CmsBlockSettings:
+    """Which CMS blocks are synced; an empty list means every active block."""
+
+    enabled: bool = _setting(True, _bool)
+    identifiers: tuple[str, ...] = _setting((), _strings)
+
+
+@dataclass(frozen=True)
+class CategorySettings:
+    """Which categories are synced."""
+
+    enabled: bool = _setting(True, _bool)
+    min_level: int = _setting(2, _int, minimum=1, maximum=20)
+    include_inactive: bool = _setting(False, _bool)
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    """Which price rules are synced."""
+
+    enabled: bool = _setting(True, _bool)
+    type: str = _setting("both", _choice, choices=PROMOTION_SCOPES)
+    include_coupon_codes: bool = _setting(False, _bool)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Batching, retry and housekeeping of the delivery queue."""
+
+    batch_size: int = _setting(50, _int, minimum=1, maximum=1000)
+    max_batch_bytes: int = _setting(4 * 1024 * 1024, _int, minimum=1024)
+    max_retries: int = _setting(3, _int, minimum=0, maximum=100)
+    retry_delays_minutes: tuple[float, ...] = _setting((5, 15, 60), _minutes, minimum=0)
+    cleanup_days: int = _setting(7, _int, minimum=1)
+    stuck_after_minutes: int = _setting(30, _int, minimum=1)
+    delivery_workers: int = _setting(1, _int, minimum=1, maximum=64)
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    """Circuit breaker thresholds."""
+
+    failure_threshold: int = _setting(5, _int, minimum=1)
+    open_seconds: int = _setting(300, _int, minimum=1)
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """Safety limit for deletes found by a full sync."""
+
+    max_delete_fraction: float = _setting(0.2, _number, minimum=0, maximum=1)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """When a delivery run ends in a failed task, so that Airflow's alerting sees it."""
+
+    fail_on_dead: bool = _setting(True, _bool)
+    breaker_open_minutes: int = _setting(30, _int, minimum=1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All non-secret settings of ragsync."""
+
+    enabled: bool = _setting(False, _bool)
+    environment: str = _setting("production", _choice, choices=ENVIRONMENTS)
+    debug: bool = _setting(False, _bool)
+    log_file: str | None = _setting(None, _text_or_none)
+    stores: tuple[str, ...] = _setting((), _strings, null_is_default=True)
+    read_workers: int = _setting(2, _int, minimum=1, maximum=16)
+    products: ProductSettings = _section(ProductSettings)
+    cms_pages: CmsPageSettings = _section(CmsPageSettings)
+    cms_blocks: CmsBlockSettings = _section(CmsBlockSettings)
+    categories: CategorySettings = _section(CategorySettings)
+    promotions: PromotionSettings = _section(PromotionSettings)
+    queue: QueueSettings = _section(QueueSettings)
+    breaker: BreakerSettings = _section(BreakerSettings)
+    reconcile: ReconcileSettings = _section(ReconcileSettings)
+    alerts: AlertSettings = _section(AlertSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain JSON-able data."""
+        plain: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return plain
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _check_unknown(prefix: str, given: Mapping[str, Any], known: type[DataclassInstance]) -> None:
     names = {f.name for f in fields(known)}
     for key in given:
         if any(word in key.lower() for word in _SECRET_WORDS):
@@ -221,84 +318,22 @@ def _check_unknown(prefix: str, given: Mapping[str, Any], known: type) -> None:
                 "ragsync_webhook connection's password, never in the Variable"
             )
         if key not in names:
-            shown = key if len(key) <= _SHOWN_MAX else f"({_shown(key)})"
             raise ConfigError(
-                f"ragsync_config: unknown key {prefix}{shown}; allowed keys: {', '.join(sorted(names))}"
+                f"ragsync_config: unknown key {prefix}{_key_shown(key)}; "
+                f"allowed keys: {', '.join(sorted(names))}"
             )
 
 
-def _section(name: str, raw: Any) -> Any:
-    if raw is None:
-        return _SECTIONS[name]()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"ragsync_config: {name} must be an object, got {_shown(raw)}")
-    _check_unknown(f"{name}.", raw, _SECTIONS[name])
-    k = f"{name}."
-    if name == "products":
-        return ProductSettings(
-            enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            include_disabled=_bool(k + "include_disabled", raw.get("include_disabled", False)),
-            attributes=_strings(k + "attributes", raw.get("attributes", [])),
-        )
-    if name == "cms_pages":
-        overrides = raw.get("document_types", {})
-        if not isinstance(overrides, Mapping):
-            raise ConfigError(f"ragsync_config: {k}document_types must be an object identifier -> type")
-        for ident, doc_type in overrides.items():
-            _choice(f"{k}document_types.{ident}", doc_type, CMS_DOCUMENT_TYPES)
-        return CmsPageSettings(
-            enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            mode=_choice(k + "mode", raw.get("mode", "blacklist"), CMS_MODES),
-            identifiers=_strings(k + "identifiers", raw.get("identifiers", ["no-route"])),
-            document_types=dict(overrides),
-        )
-    if name == "cms_blocks":
-        return CmsBlockSettings(
-            enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            identifiers=_strings(k + "identifiers", raw.get("identifiers", [])),
-        )
-    if name == "categories":
-        return CategorySettings(
-            enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            min_level=_int(k + "min_level", raw.get("min_level", 2), 1, 20),
-            include_inactive=_bool(k + "include_inactive", raw.get("include_inactive", False)),
-        )
-    if name == "promotions":
-        return PromotionSettings(
-            enabled=_bool(k + "enabled", raw.get("enabled", True)),
-            type=_choice(k + "type", raw.get("type", "both"), tuple(PROMOTION_SCOPES)),
-            include_coupon_codes=_bool(k + "include_coupon_codes", raw.get("include_coupon_codes", False)),
-        )
-    if name == "queue":
-        delays = raw.get("retry_delays_minutes", [5, 15, 60])
-        if isinstance(delays, str):
-            delays = [d for d in delays.split(",") if d.strip()]
-        if not isinstance(delays, list | tuple) or not delays:
-            raise ConfigError(f"ragsync_config: {k}retry_delays_minutes must be a non-empty list of minutes")
-        return QueueSettings(
-            batch_size=_int(k + "batch_size", raw.get("batch_size", 50), 1, 1000),
-            max_batch_bytes=_int(k + "max_batch_bytes", raw.get("max_batch_bytes", 4 * 1024 * 1024), 1024),
-            max_retries=_int(k + "max_retries", raw.get("max_retries", 3), 0, 100),
-            retry_delays_minutes=tuple(
-                _number(f"{k}retry_delays_minutes[{i}]", d, 0) for i, d in enumerate(delays)
-            ),
-            cleanup_days=_int(k + "cleanup_days", raw.get("cleanup_days", 7), 1),
-            stuck_after_minutes=_int(k + "stuck_after_minutes", raw.get("stuck_after_minutes", 30), 1),
-            delivery_workers=_int(k + "delivery_workers", raw.get("delivery_workers", 1), 1, 64),
-        )
-    if name == "breaker":
-        return BreakerSettings(
-            failure_threshold=_int(k + "failure_threshold", raw.get("failure_threshold", 5), 1),
-            open_seconds=_int(k + "open_seconds", raw.get("open_seconds", 300), 1),
-        )
-    if name == "alerts":
-        return AlertSettings(
-            fail_on_dead=_bool(k + "fail_on_dead", raw.get("fail_on_dead", True)),
-            breaker_open_minutes=_int(k + "breaker_open_minutes", raw.get("breaker_open_minutes", 30), 1),
-        )
-    return ReconcileSettings(
-        max_delete_fraction=_number(k + "max_delete_fraction", raw.get("max_delete_fraction", 0.2), 0, 1),
-    )
+def _parse_fields(cls: type[_D], raw: Mapping[str, Any], prefix: str) -> _D:
+    """Read one section: refuse unknown keys, then apply each given key's rule; missing keys keep the default."""
+    _check_unknown(prefix, raw, cls)
+    given: dict[str, Any] = {}
+    for setting in fields(cls):
+        rule = _rule(setting)
+        if setting.name not in raw or (raw[setting.name] is None and rule.null_is_default):
+            continue
+        given[setting.name] = rule.parse(prefix + setting.name, raw[setting.name], rule)
+    return cls(**given)
 
 
 def parse_settings(raw: Mapping[str, Any] | str | None) -> Settings:
@@ -312,17 +347,24 @@ def parse_settings(raw: Mapping[str, Any] | str | None) -> Settings:
             raise ConfigError(f"ragsync_config is not valid JSON: {exc}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError("ragsync_config must be a JSON object")
-    _check_unknown("", raw, Settings)
-    stores = raw.get("stores", [])
-    return Settings(
-        enabled=_bool("enabled", raw.get("enabled", False)),
-        environment=_choice("environment", raw.get("environment", "production"), ENVIRONMENTS),
-        debug=_bool("debug", raw.get("debug", False)),
-        log_file=str(raw["log_file"]) if raw.get("log_file") else None,
-        stores=_strings("stores", stores if stores is not None else []),
-        read_workers=_int("read_workers", raw.get("read_workers", 2), 1, 16),
-        **{name: _section(name, raw.get(name)) for name in _SECTIONS},
-    )
+    return _parse_fields(Settings, raw, "")
+
+
+def declared_settings() -> dict[str, Field[Any]]:
+    """Every setting by its full key (``queue.batch_size``), in declaration order; sections are walked into.
+
+    Each field carries its default and, in ``metadata["rule"]``, its :class:`SettingRule`.
+    """
+
+    def walk(cls: type[DataclassInstance], prefix: str) -> Iterator[tuple[str, Field[Any]]]:
+        for setting in fields(cls):
+            section = _rule(setting).section
+            if section is None:
+                yield prefix + setting.name, setting
+            else:
+                yield from walk(section, f"{prefix}{setting.name}.")
+
+    return dict(walk(Settings, ""))
 
 
 def load_settings() -> Settings:
