@@ -154,7 +154,10 @@ def worker_extract(params: DbParams, chunk_size: int) -> dict[str, Any]:
 
 
 class _RecordingDatabase(Database):
-    """A Database that records the SELECTs it is given and returns no rows (to capture a chunk's statements)."""
+    """A Database that records the SELECTs it is given and returns no rows (to capture a chunk's statements).
+
+    Magento's clock, which a reader reads before each chunk, is recorded too and answered with a fixed time.
+    """
 
     def __init__(self, params: DbParams) -> None:
         super().__init__(params)
@@ -162,7 +165,7 @@ class _RecordingDatabase(Database):
 
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         self.recorded.append((sql, list(params or [])))
-        return []
+        return [(datetime(2026, 1, 1),)] if sql == "SELECT UTC_TIMESTAMP(6)" else []
 
 
 def worker_floor(params: DbParams, chunk_size: int, chunked: bool = False) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from ragsync.vocabulary import ACTIONS, ENTITY_TYPES
@@ -46,13 +46,6 @@ def iso_utc(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.replace(microsecond=0).isoformat() + "Z"
-
-
-def content_hash(entity_type: str, entity_id: str, store_id: int, action: str, data: dict[str, Any] | None) -> str:
-    """Return the SHA-256 hex digest of the document's canonical content."""
-    hashed_data = None if data is None else {k: v for k, v in data.items() if k not in UNHASHED_DATA_KEYS}
-    payload = {"type": entity_type, "id": entity_id, "store_id": store_id, "action": action, "data": hashed_data}
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
 _UNHASHED_KEY = "updated_at"
@@ -127,7 +120,7 @@ class Document:
 
     @property
     def hash(self) -> str:
-        """Return the content hash (see :func:`content_hash`), computed once."""
+        """Return the content hash (SHA-256 of the canonical payload, see the module docstring), computed once."""
         digest = self.__dict__.get("_hash")
         if digest is None:
             before, member, after = self._pieces()

@@ -2,8 +2,8 @@
 
 ``content`` is what a RAG backend embeds: the whole document as one readable Markdown text. Every
 renderer is a pure, deterministic function of its arguments; empty fields (None, "", [], {}) are
-left out, never printed as blanks. The data keys read are those of design section 4, listed in
-each function's docstring.
+left out, never printed as blanks. Each renderer takes its document type's ``data`` as declared in
+:mod:`ragsync.documents.shapes`; its docstring lists the keys it reads.
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ragsync.documents.shapes import (
+    CategoryData,
+    CmsBlockData,
+    CmsPageData,
+    ProductData,
+    PromotionData,
+    VariantData,
+)
 from ragsync.documents.text import clean_text
 
 _TWO = Decimal("0.01")
@@ -24,13 +32,16 @@ RULE_TYPE_WORDS = {"cart": "Cart price rule", "catalog": "Catalog price rule"}
 FREE_SHIPPING_WORDS = {"matching_items": "for matching items", "whole_shipment": "for the whole shipment"}
 
 
-def product_content(data: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+def product_content(data: ProductData, labels: Mapping[str, str] | None = None, *,
+                    price_text: str | None = None, special_price_text: str | None = None) -> str:
     """Render a product: name, SKU, prices, availability, categories, attributes, variants, texts, URL.
 
     Reads ``name``, ``sku``, ``price``, ``special_price``, ``currency``, ``in_stock``,
     ``category_paths`` (else ``categories``), ``attributes`` (code -> value; ``labels`` maps a code
     to its store label), ``variants`` (``sku``, ``options``, ``in_stock``), ``short_description``,
     ``description`` and ``url``. The special price is shown only when it is below the price.
+    ``price_text`` and ``special_price_text``, when given, are the two prices already as
+    :func:`money` shows them without a currency (the product reader converts each price once).
     """
     currency = data.get("currency")
     sku = _text(data.get("sku"))
@@ -38,9 +49,9 @@ def product_content(data: Mapping[str, Any], labels: Mapping[str, str] | None = 
     price = data.get("price")
     special = data.get("special_price")
     if price is not None:
-        facts.append(("Price", money(price, currency)))
+        facts.append(("Price", _with_currency(price_text or money(price), currency)))
     if special is not None and (price is None or _decimal(special) < _decimal(price)):
-        facts.append(("Special price", money(special, currency)))
+        facts.append(("Special price", _with_currency(special_price_text or money(special), currency)))
     facts.append(("Availability", _availability(data.get("in_stock"))))
     paths = data.get("category_paths") or data.get("categories") or []
     facts.append(("Categories", "; ".join([t for t in map(_text, paths) if t])))
@@ -61,7 +72,7 @@ def product_content(data: Mapping[str, Any], labels: Mapping[str, str] | None = 
     return _join(blocks)
 
 
-def category_content(data: Mapping[str, Any]) -> str:
+def category_content(data: CategoryData) -> str:
     """Render a category: name, path (when it is made of names), description, URL.
 
     Reads ``name``, ``path`` (shown only as names such as "Gear > Bags", never as "1/2/5"),
@@ -79,18 +90,17 @@ def category_content(data: Mapping[str, Any]) -> str:
     return _join(blocks)
 
 
-def cms_page_content(data: Mapping[str, Any], body: str | None = None) -> str:
+def cms_page_content(data: CmsPageData, body: str | None = None) -> str:
     """Render a CMS page: its title as "# ", a differing content heading as "## ", the body, the URL.
 
     ``body`` is the page's Markdown (directives rendered, HTML converted); when omitted it is read
-    from ``data["body"]`` and then ``data["content"]``, so a reader may store the body in
-    ``content`` and replace it with the result. A body that already starts with the same
-    heading does not get it twice.
+    from ``data["content"]``, so a reader may store the body in ``content`` and replace it with
+    the result. A body that already starts with the same heading does not get it twice.
     """
     title = _text(data.get("title"))
     content_heading = _text(data.get("content_heading"))
     heading = title or content_heading or _text(data.get("identifier")) or "Page"
-    text = _body(body if body is not None else data.get("body") or data.get("content"))
+    text = _body(body if body is not None else data.get("content"))
     blocks = [f"# {heading}"]
     if content_heading and content_heading != heading:
         blocks.append(f"## {content_heading}")
@@ -99,14 +109,14 @@ def cms_page_content(data: Mapping[str, Any], body: str | None = None) -> str:
     return _join(blocks)
 
 
-def cms_block_content(data: Mapping[str, Any], body: str | None = None) -> str:
-    """Render a CMS block: its title as "# " and its body (from ``body``, ``data["body"]`` or ``data["content"]``)."""
+def cms_block_content(data: CmsBlockData, body: str | None = None) -> str:
+    """Render a CMS block: its title as "# " and its body (from ``body``, else ``data["content"]``)."""
     heading = _text(data.get("title")) or _text(data.get("identifier")) or "Block"
-    text = _body(body if body is not None else data.get("body") or data.get("content"))
+    text = _body(body if body is not None else data.get("content"))
     return _join([f"# {heading}", _without_leading_heading(text, [heading])])
 
 
-def promotion_content(data: Mapping[str, Any]) -> str:
+def promotion_content(data: PromotionData) -> str:
     """Render a price rule: name, label, type, discount, free shipping, dates, coupon, groups, websites, description.
 
     Reads ``name``, ``label``, ``rule_type``, ``discount`` (``sentence``, else ``simple_action``,
@@ -116,9 +126,9 @@ def promotion_content(data: Mapping[str, Any]) -> str:
     """
     name = _text(data.get("name"))
     label = _text(data.get("label"))
-    discount = data.get("discount") or {}
-    sentence = _text(discount.get("sentence"))
-    if not sentence and discount.get("simple_action"):
+    discount = data.get("discount")
+    sentence = _text(discount.get("sentence")) if discount else ""
+    if discount and not sentence and discount.get("simple_action"):
         sentence = discount_sentence(
             discount["simple_action"], discount.get("amount") or 0, data.get("currency"),
             discount.get("discount_step"), discount.get("discount_qty"))
@@ -170,30 +180,14 @@ def discount_sentence(
 
 def money(amount: Any, currency: str | None = None) -> str:
     """Format an amount with at least 2 and at most 6 decimals, then the currency code: "19.90 USD"."""
-    key = (type(amount), amount, currency)
-    try:
-        return _MONEY[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable amount
-        return _money(amount, currency)
-    if len(_MONEY) >= _MONEY_SIZE:
-        _MONEY.clear()
-    text = _MONEY[key] = _money(amount, currency)
-    return text
-
-
-# Catalogs repeat a few hundred prices over and over: formatting each once saves Decimal arithmetic.
-_MONEY: dict[tuple[type, Any, str | None], str] = {}
-_MONEY_SIZE = 4096
-
-
-def _money(amount: Any, currency: str | None) -> str:
     value = _decimal(amount).quantize(_SIX, rounding=ROUND_HALF_UP).normalize()
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
         value = value.quantize(_TWO)
-    text = f"{value:f}"
+    return _with_currency(f"{value:f}", currency)
+
+
+def _with_currency(text: str, currency: str | None) -> str:
     return f"{text} {currency}" if currency else text
 
 
@@ -261,7 +255,7 @@ def _fact_list(facts: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"- {label}: {value}" if label else f"- {value}" for label, value in facts if value)
 
 
-def _variants_table(variants: Sequence[Mapping[str, Any]]) -> str:
+def _variants_table(variants: Sequence[VariantData]) -> str:
     """Return the variants as a pipe table (SKU | Options | Availability), or "" when there are none."""
     rows = []
     for variant in variants:

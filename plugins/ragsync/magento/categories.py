@@ -36,6 +36,7 @@ from ragsync.documents.directives import DirectiveContext, render_directives_wit
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import category_content
+from ragsync.documents.shapes import CategoryData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
     ChunkedReader,
@@ -261,7 +262,7 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
         include_in_menu = _int(self._value(chunk, category_id, "include_in_menu", sid))
         url = absolute_url(store, chunk.paths.get((category_id, sid))) or (
             f"{store.base_url}catalog/category/view/id/{category_id}")
-        data: dict[str, Any] = {
+        data: CategoryData = {
             "store_code": store.code,
             "locale": store.locale,
             "updated_at": iso_utc(row.updated_at) if row.updated_at else None,
@@ -275,4 +276,4 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
             "url": url,
         }
         data["content"] = category_content(data)
-        return data
+        return as_document_data(data)

@@ -38,6 +38,7 @@ from ragsync.documents.directives import DirectiveContext, render_directives_wit
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import cms_block_content, cms_page_content
+from ragsync.documents.shapes import CmsBlockData, CmsPageData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
     ChunkedReader,
@@ -351,7 +352,7 @@ class CmsPageReader(_CmsReader):
             url: str | None = store.base_url
         else:
             url = absolute_url(store, chunk.paths.get((row.entity_id, store.store_id))) or store.base_url + row.identifier
-        data: dict[str, Any] = {
+        data: CmsPageData = {
             "store_code": store.code,
             "locale": store.locale,
             "updated_at": iso_utc(row.updated_at) if row.updated_at else None,
@@ -369,7 +370,7 @@ class CmsPageReader(_CmsReader):
             "content": body,
         }
         data["content"] = cms_page_content(data)
-        return data
+        return as_document_data(data)
 
 
 class CmsBlockReader(_CmsReader):
@@ -387,7 +388,7 @@ class CmsBlockReader(_CmsReader):
 
     def _data(self, row: _CmsRow, store: StoreView, chunk: CmsChunk, problems: list[str]) -> dict[str, Any]:
         context = replace(self.directive_context(store), open_blocks=(str(row.entity_id), row.identifier))
-        data: dict[str, Any] = {
+        data: CmsBlockData = {
             "store_code": store.code,
             "locale": store.locale,
             "updated_at": iso_utc(row.updated_at) if row.updated_at else None,
@@ -396,5 +397,5 @@ class CmsBlockReader(_CmsReader):
             "content": self._markdown(self._text(row, "content"), store, problems, context),
         }
         data["content"] = cms_block_content(data)
-        return data
+        return as_document_data(data)
 

@@ -6,9 +6,9 @@ Readers of EAV entities (products, categories) load the values of a chunk of ent
     values = load_values(ctx, "catalog_product_entity", [name, status, description],
                          IdSelection.of(chunk_ids), store_ids=[1, 2])
     values.get(entity_id, "name", store_id=2)          # store 2 row, else the store 0 row
-    values.resolve(store_id=2)                          # {entity_id: {code: value}} for every entity
+    values.resolve_all([1, 2])                          # {store_id: {entity_id: {code: value}}}
 
-Rules (NOTES.md section 1), applied in :meth:`EavValues.get`:
+Magento's rules, applied in :meth:`EavValues.get` and :meth:`EavValues.resolve_all`:
 
 * **Store fallback**: the value for store view S is the row with ``store_id = S`` if it exists,
   else the ``store_id = 0`` row. *A store row whose value is NULL still wins* (it yields None):
@@ -30,8 +30,8 @@ Rules (NOTES.md section 1), applied in :meth:`EavValues.get`:
   which readers turn into a :class:`~ragsync.documents.model.Problem` for that entity only.
 
 Chunks are selected with :class:`IdSelection`: ``BETWEEN first AND last`` for a dense,
-keyset-paginated chunk (faster than ``IN`` lists, design section 12), an ``IN`` list for scattered ids;
-:class:`SubquerySelection` selects ids with a subquery (children of a chunk's parents).
+keyset-paginated chunk (faster than an ``IN`` list of the same ids), an ``IN`` list for scattered
+ids; :class:`SubquerySelection` selects ids with a subquery (children of a chunk's parents).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ class EavValues:
     """Attribute values of a chunk of entities in store 0 and some store views, before fallback.
 
     ``rows`` maps (entity_id, attribute_id, store_id) to the stored value; use :meth:`get` or
-    :meth:`resolve` to apply store fallback and scope.
+    :meth:`resolve_all` to apply store fallback and scope.
     """
 
     attributes: dict[str, Attribute]
@@ -198,13 +198,6 @@ class EavValues:
         if (entity_id, attribute.attribute_id, 0) in self.rows:
             return 0
         return None
-
-    def source_store(self, entity_id: int, code: str, store_id: int) -> int | None:
-        """Return the store id of the row that supplies ``code`` for ``store_id`` (None: no row)."""
-        attribute = self.attributes.get(code)
-        if attribute is None:
-            return None
-        return self._source(entity_id, attribute, store_id)
 
     def get(self, entity_id: int, code: str, store_id: int, default: Any = None) -> Any:
         """Return the value of ``code`` for an entity in a store view, with fallback and scope applied."""
@@ -220,26 +213,10 @@ class EavValues:
         value = rows.get((entity_id, aid, 0), _MISSING)
         return default if value is _MISSING else value
 
-    def resolve(self, store_id: int, entity_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
-        """Return {entity_id: {code: value}} for one store view (codes without any row are absent)."""
-        by_id: dict[int, str] = {a.attribute_id: code for code, a in self.attributes.items()}
-        global_ids = {a.attribute_id for a in self.attributes.values() if a.is_global == 1}
-        wanted = None if entity_ids is None else set(entity_ids)
-        result: dict[int, dict[str, Any]] = defaultdict(dict)
-        # default rows first, then store rows overwrite them (fallback in one pass)
-        for (entity_id, aid, sid), value in self.rows.items():
-            if sid == 0 and (wanted is None or entity_id in wanted):
-                result[entity_id][by_id[aid]] = value
-        if store_id:
-            for (entity_id, aid, sid), value in self.rows.items():
-                if sid == store_id and aid not in global_ids and (wanted is None or entity_id in wanted):
-                    result[entity_id][by_id[aid]] = value
-        return dict(result)
-
     def resolve_all(self, store_ids: Iterable[int]) -> dict[int, dict[int, dict[str, Any]]]:
         """Return {store_id: {entity_id: {code: value}}} for several store views in one pass over the rows.
 
-        The result is read-only: an entity without store rows in a store view shares its dict of
+        Codes without any row for an entity are absent from its dict. The result is read-only: an entity without store rows in a store view shares its dict of
         default values with the other store views (no copy per store view).
         """
         by_id: dict[int, str] = {a.attribute_id: code for code, a in self.attributes.items()}
@@ -289,10 +266,6 @@ class EavValues:
             if reason:
                 reasons.append(f"{code} (store {source} value): {reason}")
         return reasons
-
-    def entity_ids(self) -> set[int]:
-        """Return the ids of the entities that have at least one row."""
-        return {key[0] for key in self.rows}
 
 
 def value_tables(attributes: Iterable[Attribute], entity_table: str) -> dict[str, list[Attribute]]:

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch
 from ragsync.documents.render import discount_sentence, promotion_content
+from ragsync.documents.shapes import DiscountData, PromotionData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text, format_price
 from ragsync.magento.base import (
     DEFAULT_CHUNK_SIZE,
@@ -347,7 +348,7 @@ class PromotionReader(ChunkedReader[str, Any]):
         action = rule.simple_action or "by_percent"
         cart = rule.kind == CART
         discount_qty = format_price(rule.discount_qty) if cart else None
-        discount: dict[str, Any] = {
+        discount: DiscountData = {
             "simple_action": action,
             "amount": amount,
             "sentence": discount_sentence(action, amount, store.currency, rule.discount_step if cart else 0,
@@ -360,7 +361,7 @@ class PromotionReader(ChunkedReader[str, Any]):
         if (cart and self.include_coupon_codes and rule.coupon_type == COUPON_SPECIFIC
                 and not rule.use_auto_generation):
             coupon_code = clean_text(decode_text(rule.coupon_code, "coupon code")) or None
-        data: dict[str, Any] = {
+        data: PromotionData = {
             "store_code": store.code,
             "locale": store.locale,
             "updated_at": None,
@@ -384,4 +385,4 @@ class PromotionReader(ChunkedReader[str, Any]):
             data["apply_to_shipping"] = rule.apply_to_shipping
             data["free_shipping"] = FREE_SHIPPING.get(rule.free_shipping)
         data["content"] = promotion_content(data)
-        return data
+        return as_document_data(data)

@@ -33,16 +33,17 @@ def test_store_fallback_and_scope(demo_shop: Database) -> None:
     assert values.get(1, "name", 1) == "Aero Daily Fitness Tee"  # store 0 row
     assert values.get(1, "name", 2) == "T-shirt de fitness Aero Daily"  # fr row
     assert values.get(1, "name", 0) == "Aero Daily Fitness Tee"
-    assert values.source_store(1, "name", 2) == 2 and values.source_store(1, "name", 3) == 0
+    assert values.get(1, "name", 3) == "Aero Daily Fitness Tee"  # no store 3 row: the store 0 row
     # website-scope status: Magento writes it per store view; store fallback applies
     assert [values.get(10, "status", s) for s in (1, 2, 3)] == [1, 1, 2]
     assert [values.get(11, "status", s) for s in (0, 1, 2, 3)] == [2, 1, 1, 2]
     assert values.get(1, "price", 2) is not None and float(values.get(1, "price", 2)) == 29.0
     assert values.get(1, "no_such_code", 1, "fallback") == "fallback"
-    assert values.resolve(2)[1]["name"] == "T-shirt de fitness Aero Daily"
-    assert values.resolve(3)[11]["status"] == 2
-    assert values.resolve_all([1, 2, 3]) == {s: values.resolve(s) for s in (1, 2, 3)}
-    assert all(values.resolve(s)[e].get(code) == values.get(e, code, s)
+    resolved = values.resolve_all([0, 1, 2, 3])
+    assert resolved[2][1]["name"] == "T-shirt de fitness Aero Daily"
+    assert resolved[3][11]["status"] == 2
+    assert all(values.resolve_all([s]) == {s: resolved[s]} for s in (0, 1, 2, 3))
+    assert all(resolved[s][e].get(code) == values.get(e, code, s)
                for s in (0, 1, 2, 3) for e in (1, 10, 11) for code in ("name", "status", "color", "price"))
 
 
@@ -60,13 +61,12 @@ def test_store_row_with_null_wins_and_global_attributes_ignore_store_rows(make_s
     values = load_values(ctx, PRODUCT, product_attributes(ctx, "name", "color"), [1, 19], [1, 2])
     assert values.get(19, "name", 1, "missing") is None  # the NULL store row wins, as in Magento
     assert values.get(19, "name", 2) == "Plain Water Bottle"
-    assert values.resolve(1)[19]["name"] is None
     assert values.resolve_all([1, 2])[1][19]["name"] is None
     assert values.resolve_all([2])[2][1]["color"] == values.get(1, "color", 0)
     blue = values.get(1, "color", 0)
     assert values.get(1, "color", 2) == blue  # store 2's row is ignored for a global attribute
     assert (1, color, 2) not in values.rows
-    assert values.resolve(2)[1]["color"] == blue
+    assert values.resolve_all([2])[2][1]["color"] == blue
 
 
 def test_selections(demo_shop: Database) -> None:
@@ -79,13 +79,13 @@ def test_selections(demo_shop: Database) -> None:
     gappy = IdSelection.of([1, 2, 4])  # a range 1..4 that must not return product 3
     assert gappy.use_range and not gappy.exact
     values = load_values(ctx, PRODUCT, product_attributes(ctx, "name"), gappy, [1])
-    assert values.entity_ids() == {1, 2, 4}
+    assert set(values.resolve_all([1])[1]) == {1, 2, 4}
     assert IdSelection.of([]).sql("x") == ("1=0", [])
     # a subquery: the children of configurable 2
     children = SubquerySelection(f"SELECT product_id FROM {ctx.t('catalog_product_super_link')} WHERE parent_id = %s",
                                  (2,))
     values = load_values(ctx, PRODUCT, product_attributes(ctx, "name"), children, [1])
-    assert values.entity_ids() == {3, 4, 5, 6, 7, 8}
+    assert set(values.resolve_all([1])[1]) == {3, 4, 5, 6, 7, 8}
     assert values.get(3, "name", 1) == "Chaz Kangeroo Hoodie-S-Black"
 
 
@@ -97,7 +97,7 @@ def test_one_query_per_value_table(demo_shop: Database) -> None:
     statements, values = count_statements(
         demo_shop, lambda: load_values(ctx, PRODUCT, attrs, list(range(1, 51)), [1, 2, 3]))
     assert statements == 3  # varchar, int, decimal; static sku is a column of the entity table
-    assert len(values.entity_ids()) == 50
+    assert len(values.resolve_all([1, 2, 3])[1]) == 50
 
 
 def test_invalid_utf8_is_reported_per_value(make_shop: Any) -> None:

@@ -81,6 +81,12 @@ def test_product_content() -> None:
     assert product_content(PRODUCT, LABELS) == PRODUCT_MARKDOWN
 
 
+def test_product_content_shows_the_prices_as_the_reader_converted_them() -> None:
+    assert product_content(PRODUCT, LABELS, price_text=money(42.0), special_price_text=money(35.5)) == PRODUCT_MARKDOWN
+    shown = product_content(PRODUCT, LABELS, price_text="42.0000", special_price_text="35.5000")
+    assert "- Price: 42.0000 USD\n- Special price: 35.5000 USD\n" in shown
+
+
 def test_product_content_leaves_out_empty_fields() -> None:
     data = {"sku": "24-MB01", "name": "Joust Duffle Bag", "price": Decimal("34.000000"), "currency": "EUR",
             "special_price": 40.0, "in_stock": False, "categories": ["Bags"], "category_paths": [],
