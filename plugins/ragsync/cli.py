@@ -33,7 +33,7 @@ from ragsync.errors import (
     describe,
     mysql_errno,
 )
-from ragsync.vocabulary import CMS_SCOPES, ENTITY_TYPES, PROMOTION_KINDS, QUEUE_STATUSES
+from ragsync.vocabulary import CMS_SCOPES, ENTITY_TYPES, OPEN_STATUSES, PROMOTION_KINDS, QUEUE_STATUSES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_CONFIRMED = 0, 1, 2, 3, 4
 SYNC_TYPES = {"products": "product", "categories": "category", "cms": "cms", "promotions": "promotion"}
@@ -203,30 +203,21 @@ class App:
     # --- sync ---------------------------------------------------------------------------
     def sync(self, args: argparse.Namespace) -> int:
         """Run ``ragsync sync <type>``."""
-        from dataclasses import replace
-
-        from ragsync.pipeline.scope import promotion_ids, skus_to_ids
-        from ragsync.pipeline.sync import SyncService, parse_ids
+        from ragsync.pipeline.scope import entity_ids, skus_to_ids, types_for, with_promotion_type
+        from ragsync.pipeline.sync import SyncService
 
         self.require_enabled()
         kind = SYNC_TYPES[args.what]
-        settings = self.settings
-        if kind == "cms":
-            types = CMS_SCOPES[args.type or "all"]
-        elif kind == "promotion":
-            if args.type:
-                settings = replace(settings, promotions=replace(settings.promotions, type=args.type))
-            types = ("promotion",)
-        else:
-            types = (kind,)
+        subtype = getattr(args, "type", None)  # cms: pages or blocks; promotions: cart or catalog
         raw_ids = _parse_ids(args.ids)
         ids_by_type: dict[str, Any] = {}
         try:
+            types = types_for(kind, subtype)
+            settings = with_promotion_type(self.settings, subtype) if kind == "promotion" else self.settings
             if getattr(args, "skus", None):
                 raw_ids = (raw_ids or []) + [str(i) for i in skus_to_ids(self.magento, _parse_list(args.skus, "--skus"))]
             for entity_type in types:
-                ids = promotion_ids(raw_ids, args.type) if entity_type == "promotion" else raw_ids
-                ids_by_type[entity_type] = parse_ids(entity_type, ids)
+                ids_by_type[entity_type] = entity_ids(entity_type, raw_ids, subtype)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         stores = [args.store] if getattr(args, "store", None) else None
@@ -256,23 +247,20 @@ class App:
     # --- queue --------------------------------------------------------------------------
     def queue_status(self, args: argparse.Namespace) -> int:
         """Run ``ragsync queue status``."""
+        from ragsync.state.breaker import endpoint_rows
         from ragsync.state.ledger import Ledger
-        from ragsync.state.queue import QueueRepository
+        from ragsync.state.queue_view import QueueView
 
-        counts = QueueRepository(self.ragsync).counts_by_status()
+        view = QueueView(self.ragsync)
+        counts = view.counts_by_status()
         self.out.table("queue", ["status", "items"], [[s, counts.get(s, 0)] for s in QUEUE_STATUSES])
-        by_type = self.ragsync.query(
-            "SELECT entity_type, status, COUNT(*) FROM rag_sync_queue GROUP BY entity_type, status"
-            " ORDER BY entity_type, status")
+        by_type = view.counts_by_type_and_status()
         if by_type:
             self.out.table("queue by type", ["type", "status", "items"], by_type)
         ledger = Ledger(self.ragsync)
         self.out.table("documents live in the backend", ["type", "documents"],
-                       [[t, ledger.live_count(t)] for t in (*ENTITY_TYPES,
-                                                            "promotion")])
-        breakers = self.ragsync.query_dicts(
-            "SELECT endpoint, state, consecutive_failures, open_until, last_error, paused_until, pause_reason"
-            " FROM rag_sync_circuit_breaker")
+                       [[t, ledger.live_count(t)] for t in ENTITY_TYPES])
+        breakers = endpoint_rows(self.ragsync)
         for row in breakers:
             self.out.line(f"circuit breaker for {row['endpoint']}: {row['state']} "
                           f"({row['consecutive_failures']} consecutive failures"
@@ -377,6 +365,8 @@ class App:
         """Run ``ragsync explain <type> <id>``: the document, its ledger and queue state, and why."""
         from ragsync.magento.context import MagentoContext
         from ragsync.pipeline.sync import make_reader, parse_ids
+        from ragsync.state.ledger import Ledger
+        from ragsync.state.queue_view import QueueView
 
         entity_type = {"product": "product", "category": "category", "page": "cms_page", "cms_page": "cms_page",
                        "block": "cms_block", "cms_block": "cms_block", "promotion": "promotion"}[args.type]
@@ -393,18 +383,13 @@ class App:
         self.out.line(f"{entity_type} {ids[0]}: {'exists in Magento' if exists else 'NOT FOUND in Magento'}")
         for problem in batch.problems:
             self.out.line(f"problem: {problem}")
+        ledger, queue = Ledger(self.ragsync), QueueView(self.ragsync)
         for doc in batch.documents:
-            ledger = self.ragsync.query_dicts(
-                "SELECT delivered_hash, delivered_at, is_tombstone, failed_hash, failed_status, failed_error"
-                " FROM rag_sync_ledger WHERE entity_type = %s AND entity_id = %s AND store_id = %s",
-                (doc.type, doc.id, doc.store_id))
-            rows = self.ragsync.query_dicts(
-                "SELECT id, status, action, content_hash, attempts, next_attempt_at, last_http_status, last_error"
-                " FROM rag_sync_queue WHERE entity_type = %s AND entity_id = %s AND store_id = %s ORDER BY id DESC"
-                " LIMIT 5", (doc.type, doc.id, doc.store_id))
+            history = ledger.history(doc.key)
+            rows = queue.entity_rows(doc.key, limit=5)
             view = next(v for v in views if v.store_id == doc.store_id)
             self.out.line("")
-            self.out.line(f"store view {view.code} (id {view.store_id}): {_why(doc, ledger[0] if ledger else None, rows)}")
+            self.out.line(f"store view {view.code} (id {view.store_id}): {_why(doc, history, rows)}")
             if args.document and doc.data is not None:
                 self.out.line(json.dumps(doc.item(), ensure_ascii=False, indent=2, sort_keys=True))
             if rows:
@@ -417,7 +402,7 @@ class App:
 
 
 def _why(doc: Any, ledger: dict[str, Any] | None, rows: list[dict[str, Any]]) -> str:
-    open_rows = [r for r in rows if r["status"] in ("pending", "failed", "processing")]
+    open_rows = [r for r in rows if r["status"] in (*OPEN_STATUSES, "processing")]
     if doc.action == "delete":
         state = "not published in this store view (missing, disabled, not visible, inactive, outside its dates " \
                 "or not assigned to the store's website, or filtered out by ragsync_config)"
@@ -512,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "promotions":
             p.add_argument("--store", help="store view code or id")
         if name == "cms":
-            p.add_argument("--type", choices=["pages", "blocks"], help="only pages or only blocks")
+            p.add_argument("--type", choices=[k for k in CMS_SCOPES if k != "all"], help="only pages or only blocks")
         if name == "promotions":
             p.add_argument("--type", choices=list(PROMOTION_KINDS), help="only cart or only catalog rules")
         p.add_argument("--force", action="store_true", help="queue even when the backend has this version")

@@ -14,12 +14,14 @@ from typing import Any
 
 from ragsync.db import Database
 from ragsync.delivery.batching import new_batch_id
+from ragsync.delivery.policy import retry_schedule
 from ragsync.documents.model import Document
 from ragsync.settings import QueueSettings
 from ragsync.state.breaker import CircuitBreaker
 from ragsync.state.clock import ManualClock
 from ragsync.state.queue import QueueRepository
 from ragsync.state.runs import SyncRuns
+from ragsync.vocabulary import ENTITY_TYPES
 
 LEASE_SECONDS = 600
 
@@ -85,7 +87,7 @@ def seed_queue(db: Database, endpoint: str) -> SeededQueue:
     settings = QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60))
     repo = QueueRepository(db, clock, settings)
     runs = SyncRuns(db, clock)
-    run_ids = {t: runs.start(t, "full") for t in ("product", "category", "cms_page", "cms_block", "promotion")}
+    run_ids = {t: runs.start(t, "full") for t in ENTITY_TYPES}
     documents = _documents(clock.now())
     # Deletes of entities the backend never had are skipped; force them in so the grid shows deletes.
     repo.enqueue([d for d in documents if d.action == "save"], source="full")
@@ -100,7 +102,8 @@ def seed_queue(db: Database, endpoint: str) -> SeededQueue:
             runs.finish(run_id, "success", {"documents": queued, "queued": queued, "skipped_unchanged": 0})
     breaker = CircuitBreaker(db, endpoint, clock=clock)
     failing = repo.claim_due(6, LEASE_SECONDS)
-    repo.settle_failed(failing, 503, "HTTP 503: upstream embedding service unavailable")
+    repo.settle_failed(failing, 503, "HTTP 503: upstream embedding service unavailable",
+                      retry_at=retry_schedule(failing.rows, settings, clock.now()))
     breaker.record_failure("HTTP 503: upstream embedding service unavailable")
     clock.advance(minutes=5)
     rejected = repo.claim_due(4, LEASE_SECONDS)

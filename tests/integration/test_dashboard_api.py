@@ -26,23 +26,28 @@ from ragsync.dashboard.database import (
     open_database,
 )
 from ragsync.db import Database, DbParams
-from ragsync.state import queue as queue_module
+from ragsync.state import queue_view
 from ragsync.state.audit import AuditEntry, AuditLog
 from ragsync.state.clock import SystemClock
 from ragsync.state.ledger import Ledger
 from ragsync.state.migrations import upgrade
-from ragsync.state.queue import SORTABLE, QueueRepository
+from ragsync.state.queue import QueueRepository
+from ragsync.state.queue_view import NULLABLE_SORTS, SORTABLE, QueueView
 from ragsync_dev.demo.airflow_env import mysql_connection
 from ragsync_dev.receiver import ReferenceReceiver
 
 ENDPOINT = "http://127.0.0.1:9/hook"
-_NULLABLE = {"lease_expires_at", "last_http_status", "batch_id", "sent_at"}
+
+
+def seed(db: Database) -> None:
+    """Write the dashboard seed (``e2e.seed``)."""
+    seed_queue(db, ENDPOINT)
 
 
 @pytest.fixture
 def seeded(ragsync_db: Database) -> Database:
     """Return a ragsync database with the dashboard seed: every status, sync runs, a breaker row."""
-    seed_queue(ragsync_db, ENDPOINT)
+    seed(ragsync_db)
     return ragsync_db
 
 
@@ -51,7 +56,7 @@ def seeded_once(db_factory: Any) -> Database:
     """Return one seeded database shared by the tests that only read (one connection for all of them)."""
     db = db_factory("dash")
     upgrade(db)
-    seed_queue(db, ENDPOINT)
+    seed(db)
     return db
 
 
@@ -168,7 +173,7 @@ def test_every_sort_pages_forwards_and_backwards_through_every_row(seeded_once: 
 def test_every_sort_pages_a_filter_through_every_match_with_either_plan(
         seeded_once: Database, sort: str, selective: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     # few matches: read through the filter's index and sorted; many: a scan (or the sort's index)
-    monkeypatch.setattr(queue_module, "SELECTIVE_FILTER_ROWS", 10**9 if selective else 0)
+    monkeypatch.setattr(queue_view, "SELECTIVE_FILTER_ROWS", 10**9 if selective else 0)
     for descending in (True, False):
         query = views.QueueQuery.parse(entity_type="product", sort=sort, order="desc" if descending else "asc",
                                        per_page=20)
@@ -232,8 +237,8 @@ def test_invalid_queue_queries_are_refused(kwargs: dict[str, Any]) -> None:
 
 
 def test_cursors_round_trip_every_column_type(seeded_once: Database) -> None:
-    row = QueueRepository(seeded_once).page(limit=1).rows[0]
-    for sort in sorted(SORTABLE - _NULLABLE):
+    row = QueueView(seeded_once).page(limit=1).rows[0]
+    for sort in sorted(SORTABLE - NULLABLE_SORTS):
         assert views.decode_cursor(views.encode_cursor(row[sort], row["id"]), sort) == (row[sort], row["id"])
 
 

@@ -21,6 +21,8 @@ from fixtures.mariadb_tls import TlsServer, admin_sql, tls_only_server
 from ragsync.db import Database, DbParams
 from ragsync.errors import ConnectionNotConfiguredError, DatabaseError
 
+pytestmark = pytest.mark.mysql  # a private MariaDB server of its own, with TLS required
+
 USER, PASSWORD, SCHEMA = "rs_tls", "tls-Secret-42", "rs_tls_shop"
 AIRFLOW = Path(sys.executable).with_name("airflow")
 

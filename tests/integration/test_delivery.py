@@ -13,6 +13,7 @@ from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync.db import Database
 from ragsync.delivery.batching import build_body, new_batch_id
 from ragsync.delivery.hook import RagWebhookHook
+from ragsync.delivery.policy import retry_schedule
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
@@ -281,7 +282,8 @@ def test_worker_killed_between_post_and_settle_redelivers_after_the_stuck_reset(
         assert len(sent) == 2 and sent[0]["hash"] == sent[1]["hash"] == doc(i).hash
     assert queue.counts_by_status()["sent"] == 10
     # the dead worker's settle, had it come back, no longer owns the rows
-    assert queue.settle_failed(claim, 503, "late").stale == 10
+    late = retry_schedule(claim.rows, settings.queue, clock.now())
+    assert queue.settle_failed(claim, 503, "late", retry_at=late).stale == 10
     assert queue.counts_by_status()["sent"] == 10
     assert AuditLog(ragsync_db).recent(10, event="stuck_reset")
 

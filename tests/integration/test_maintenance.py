@@ -11,6 +11,7 @@ import pytest
 from fixtures.receiver import RECEIVER_SECRET, RECEIVER_TENANT
 from ragsync.db import Database
 from ragsync.delivery.hook import RagWebhookHook
+from ragsync.delivery.policy import retry_schedule
 from ragsync.documents.model import Document
 from ragsync.pipeline import maintenance
 from ragsync.pipeline.deliver import deliver
@@ -57,7 +58,8 @@ def test_cleanup_deletes_only_sent_rows_older_than_cleanup_days(ragsync_db: Data
     receiver.poison(("product", "9"))
     deliver(ragsync_db, hook, settings, clock)  # 9 sent, 1 dead
     queue.enqueue([doc(20)])
-    queue.settle_failed(queue.claim_due(1, 60), 503, "down")
+    failing = queue.claim_due(1, 60)
+    queue.settle_failed(failing, 503, "down", retry_at=retry_schedule(failing.rows, QueueSettings(), clock.now()))
     clock.advance(hours=24 * 8)
     queue.enqueue([doc(30)])
     deliver(ragsync_db, hook, settings, clock)  # 30 and the retried 20 sent now
@@ -76,7 +78,8 @@ def test_retry_and_clear_are_audited_with_the_user(ragsync_db: Database) -> None
     queue = QueueRepository(ragsync_db, clock)
     queue.enqueue([doc(i) for i in range(6)])
     queue.settle_dead(queue.claim_due(2, 60), 422, "bad")
-    queue.settle_failed(queue.claim_due(2, 60), 503, "down")
+    failing = queue.claim_due(2, 60)
+    queue.settle_failed(failing, 503, "down", retry_at=retry_schedule(failing.rows, QueueSettings(), clock.now()))
     assert maintenance.retry_items(ragsync_db, ["dead"], username="alice", clock=clock) == {
         "retried": 2, "superseded": 0}
     entry = AuditLog(ragsync_db).recent(1)[0]

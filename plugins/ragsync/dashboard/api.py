@@ -55,7 +55,7 @@ def get_overview(db: ReadDb) -> dict[str, Any]:
     """Return what the dashboard shows: counts, per-type status, breaker, last connection test, health."""
     endpoint, endpoint_error = actions.configured_endpoint()
     data = views.overview(db, endpoint, endpoint_error)
-    body = views.jsonable(data)
+    body: dict[str, Any] = views.jsonable(data)
     body["last_success_at"] = views.jsonable(data.last_success_at)
     return body
 

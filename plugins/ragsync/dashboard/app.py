@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragsync.dashboard import api, pages
-from ragsync.dashboard.access import login_url
+from ragsync.dashboard.access import READ_DAG_ID, login_url
 from ragsync.dashboard.database import DashboardUnavailableError, describe_mysql_error
 from ragsync.dashboard.views import InvalidQueryError
 
@@ -47,7 +47,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return RedirectResponse(login_url(request), status_code=status.HTTP_303_SEE_OTHER)
     if exc.status_code == status.HTTP_403_FORBIDDEN and not _wants_json(request):
         message = (f"Your Airflow user may not see the RAG Sync pages: they need read access to the DAG "
-                   f"{pages.READ_DAG_ID}. ({exc.detail})")
+                   f"{READ_DAG_ID}. ({exc.detail})")
         return _error(request, exc.status_code, message, "Access denied")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if _wants_json(request):

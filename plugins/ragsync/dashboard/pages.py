@@ -16,9 +16,9 @@ from ragsync.dashboard import actions, views
 from ragsync.dashboard.access import ADMIN_DAG_ID, PROCESS_DAG_ID, READ_DAG_ID, PermissionsDep, ReadAccess
 from ragsync.dashboard.database import TIMEOUT_ERRORS, describe_mysql_error
 from ragsync.dashboard.deps import QueueQueryDep, ReadDb
-from ragsync.documents.model import ACTIONS, ENTITY_TYPES
 from ragsync.state.clock import SystemClock
-from ragsync.state.queue import STATUSES
+from ragsync.vocabulary import ACTIONS, ENTITY_TYPES
+from ragsync.vocabulary import QUEUE_STATUSES as STATUSES
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 

@@ -1,6 +1,6 @@
 """What the RAG Sync pages show, read from the pipeline's tables: the dashboard, the queue grid, one item, the log.
 
-Everything here only reads. The queue grid pages with :meth:`QueueRepository.page` (keyset
+Everything here only reads. The queue grid pages with :meth:`QueueView.page` (keyset
 pagination forwards and backwards where the sort column is never NULL, offsets otherwise) and
 counts matching rows only up to :data:`COUNT_CAP`, so that a page costs the same at row 50 and at
 row 990,000 of a million-row queue.
@@ -17,24 +17,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ragsync.db import Database
-from ragsync.documents.model import ACTIONS, ENTITY_TYPES
 from ragsync.state.audit import EVENTS, AuditEntry, AuditLog
 from ragsync.state.breaker import endpoint_key
 from ragsync.state.clock import Clock, SystemClock
 from ragsync.state.ledger import Ledger, LedgerEntry
-from ragsync.state.queue import SORTABLE, STATUSES, QueueRepository
+from ragsync.state.queue_view import NULLABLE_SORTS, SORTABLE, QueueView
 from ragsync.state.runs import SyncRun, SyncRuns
-from ragsync.vocabulary import OPEN_STATUSES
+from ragsync.vocabulary import ACTIONS, ENTITY_TYPES, QUEUE_STATUSES
 
 COUNT_CAP = 100_000
 PAGE_SIZES = (20, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 LOG_PAGE_SIZE = 50
-WAITING_STATUSES = OPEN_STATUSES
 PROCESS_EVENT = "manual_process"  # a Process Queue click; not (yet) in ragsync.state.audit.EVENTS
 LOG_EVENTS = tuple(dict.fromkeys((*EVENTS, PROCESS_EVENT)))
 RECENT_BATCHES = 1000
-_NULLABLE_SORTS = frozenset({"lease_expires_at", "last_http_status", "batch_id", "sent_at"})
 _DATETIME_COLUMNS = frozenset({"next_attempt_at", "lease_expires_at", "created_at", "updated_at", "sent_at"})
 _INT_COLUMNS = frozenset({"id", "store_id", "document_bytes", "attempts", "last_http_status"})
 
@@ -143,32 +140,6 @@ def read_breakers(db: Database, current_endpoint: str | None) -> list[BreakerVie
     return sorted(views, key=lambda v: not v.current)
 
 
-def _waiting_by_type(db: Database) -> tuple[dict[str, dict[str, int]], dict[str, datetime]]:
-    """Return per type the number of pending/failed/dead rows and when its oldest waiting row was queued."""
-    counts: dict[str, dict[str, int]] = {t: {"pending": 0, "failed": 0, "dead": 0} for t in ENTITY_TYPES}
-    oldest_ids: list[int] = []
-    # Ranges of the (entity_type, status, action) index, read without touching the rows; MIN(id) is
-    # the oldest row because ids grow with created_at and an open row keeps its id when rewritten.
-    types = ", ".join(["%s"] * len(ENTITY_TYPES))
-    for entity_type, status, count, min_id in db.query(
-        "SELECT entity_type, status, COUNT(*), MIN(id) FROM rag_sync_queue"
-        f" WHERE entity_type IN ({types}) AND status IN ('pending', 'failed', 'dead') GROUP BY entity_type, status",
-        ENTITY_TYPES,
-    ):
-        counts.setdefault(entity_type, {"pending": 0, "failed": 0, "dead": 0})[status] = int(count)
-        if status in WAITING_STATUSES:
-            oldest_ids.append(int(min_id))
-    oldest: dict[str, datetime] = {}
-    if oldest_ids:
-        placeholders = ", ".join(["%s"] * len(oldest_ids))
-        for entity_type, created_at in db.query(
-            f"SELECT entity_type, MIN(created_at) FROM rag_sync_queue WHERE id IN ({placeholders})"
-            " GROUP BY entity_type", oldest_ids,
-        ):
-            oldest[entity_type] = created_at
-    return counts, oldest
-
-
 def _last_delivery_by_type(db: Database, recent_batches: int = RECENT_BATCHES) -> dict[str, datetime]:
     """Return per type when the backend last received one of its documents.
 
@@ -203,7 +174,7 @@ def _last_delivery_by_type(db: Database, recent_batches: int = RECENT_BATCHES) -
 def type_statuses(db: Database) -> list[TypeStatus]:
     """Return the sync status of every entity type."""
     live = Ledger(db).live_counts()
-    waiting, oldest = _waiting_by_type(db)
+    waiting, oldest = QueueView(db).waiting_by_type()
     delivered = _last_delivery_by_type(db)
     runs = SyncRuns(db)
     statuses = []
@@ -257,7 +228,7 @@ def overview(db: Database, endpoint: str | None, endpoint_error: str | None,
              clock: Clock | None = None) -> Overview:
     """Read everything the dashboard shows."""
     clock = clock or SystemClock()
-    counts = QueueRepository(db, clock).counts_by_status()
+    counts = QueueView(db, clock).counts_by_status()
     breakers = read_breakers(db, endpoint)
     recent_tests = AuditLog(db, clock).recent(limit=1, event="connection_test")
     last_test = recent_tests[0] if recent_tests else None
@@ -346,7 +317,7 @@ class QueueQuery:
         if sum(bool(x) for x in (after, before, last)) > 1:
             raise InvalidQueryError("give at most one of after, before and last")
         query = cls(
-            status=_choice("status", status, STATUSES),
+            status=_choice("status", status, QUEUE_STATUSES),
             entity_type=_choice("entity_type", entity_type, ENTITY_TYPES),
             action=_choice("action", action, ACTIONS),
             sort=sort, descending=order == "desc", per_page=size,
@@ -361,7 +332,7 @@ class QueueQuery:
     @property
     def keyset(self) -> bool:
         """Return True when this sort pages by cursor (the column is never NULL)."""
-        return self.sort not in _NULLABLE_SORTS
+        return self.sort not in NULLABLE_SORTS
 
     @property
     def order(self) -> str:
@@ -369,7 +340,7 @@ class QueueQuery:
         return "desc" if self.descending else "asc"
 
     def filters(self) -> dict[str, str | None]:
-        """Return the filters as keyword arguments of :meth:`QueueRepository.page`."""
+        """Return the filters as keyword arguments of :meth:`QueueView.page`."""
         return {"status": self.status, "entity_type": self.entity_type, "action": self.action}
 
     def params(self, **changes: Any) -> dict[str, Any]:
@@ -411,17 +382,7 @@ class QueueListing:
 
 def count_matching(db: Database, query: QueueQuery, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """Count the rows matching the filters, stopping at ``cap``; return (count, whether it was capped)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in query.filters().items():
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    count = int(db.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM rag_sync_queue{clause} LIMIT %s) AS matching", [*params, cap + 1]
-    ) or 0)
-    return min(count, cap), count > cap
+    return QueueView(db).count_matching(cap, **query.filters())
 
 
 def _cursor_of(row: dict[str, Any], sort: str) -> str:
@@ -435,7 +396,7 @@ def queue_listing(db: Database, query: QueueQuery, clock: Clock | None = None) -
     backwards (Previous, Last) by asking for the reversed order from the cursor and flipping the
     rows. ``offset`` in the links only tells the position to show; it is None when unknown.
     """
-    repo = QueueRepository(db, clock)
+    repo = QueueView(db, clock)
     size = query.per_page
     total, capped = count_matching(db, query)
     common: dict[str, Any] = {**query.filters(), "sort": query.sort, "limit": size + 1, "with_total": False,
@@ -507,7 +468,7 @@ class QueueItem:
 
 def queue_item(db: Database, queue_id: int) -> QueueItem | None:
     """Return one queue row with its document, or None when it does not exist (any more)."""
-    row = QueueRepository(db).get(queue_id)
+    row = QueueView(db).get(queue_id)
     if row is None:
         return None
     row.pop("lease_token", None)

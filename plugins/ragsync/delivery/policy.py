@@ -1,4 +1,4 @@
-"""How each webhook response is classified, how long to wait before a retry, and Retry-After parsing.
+"""How each webhook response is classified, when a failed row is tried again, and Retry-After parsing.
 
 The classification is design.md section 5's table:
 
@@ -32,9 +32,13 @@ from __future__ import annotations
 import enum
 import json
 import random
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
+RETRY_JITTER = 0.1
+"""The spread of every retry delay: ±10%, so that rows failed together do not all come back at once."""
 RETRY_AFTER_MIN_SECONDS = 1.0
 RETRY_AFTER_MAX_SECONDS = 3600.0
 SPLIT_STATUSES = frozenset({400, 413, 422})
@@ -111,7 +115,25 @@ def acknowledgement_problem(status: int, body: bytes, ack: str = ACK_JSON) -> st
     return None
 
 
-def retry_delay(attempt: int, delays_minutes: tuple[float, ...] | list[float], jitter: float = 0.1,
+class RetrySettings(Protocol):
+    """The queue settings the retry schedule reads (``ragsync.settings.QueueSettings`` has them)."""
+
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def retry_delays_minutes(self) -> Sequence[float]: ...
+
+
+class FailedRow(Protocol):
+    """What the schedule needs of a row whose attempt failed (``ragsync.state.queue.QueueRow`` has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+def retry_delay(attempt: int, delays_minutes: Sequence[float], jitter: float = RETRY_JITTER,
                 rng: random.Random | None = None) -> float:
     """Return the seconds to wait after failed attempt number ``attempt`` (1-based), with ±``jitter``.
 
@@ -123,6 +145,34 @@ def retry_delay(attempt: int, delays_minutes: tuple[float, ...] | list[float], j
     base = float(delays_minutes[min(max(attempt, 1), len(delays_minutes)) - 1]) * 60.0
     spread = (rng or random).uniform(-jitter, jitter) if jitter else 0.0
     return max(0.0, base * (1.0 + spread))
+
+
+def retry_at(attempts: int, settings: RetrySettings, now: datetime, rng: random.Random | None = None,
+             retry_after_seconds: float | None = None) -> datetime | None:
+    """Return when a row whose attempt just failed is due again; None when it is dead (retries used up).
+
+    ``attempts`` is what the row had spent before this failure (``QueueRow.attempts``), so this
+    was attempt ``attempts + 1``. ``max_retries`` retries follow the first attempt; retry *i*
+    waits ``retry_delays_minutes[i-1]`` ±10% (:func:`retry_delay`; the last delay repeats), and
+    never less than the backend's ``Retry-After`` (``retry_after_seconds``).
+    """
+    attempt = attempts + 1
+    if attempt > settings.max_retries:
+        return None
+    delay = retry_delay(attempt, settings.retry_delays_minutes, RETRY_JITTER, rng)
+    if retry_after_seconds is not None:
+        delay = max(delay, retry_after_seconds)
+    return now + timedelta(seconds=delay)
+
+
+def retry_schedule(rows: Iterable[FailedRow], settings: RetrySettings, now: datetime,
+                   rng: random.Random | None = None,
+                   retry_after_seconds: float | None = None) -> dict[int, datetime | None]:
+    """Return ``row id -> when it is due again`` (None: dead) for rows whose attempt failed (:func:`retry_at`).
+
+    What ``QueueRepository.settle_failed`` is told to write.
+    """
+    return {row.id: retry_at(row.attempts, settings, now, rng, retry_after_seconds) for row in rows}
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

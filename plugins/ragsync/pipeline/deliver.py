@@ -22,6 +22,7 @@ without spending an attempt.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -33,11 +34,12 @@ from datetime import datetime, timedelta
 from ragsync.db import Database
 from ragsync.delivery.batching import build_body, new_batch_id, split_by_limits
 from ragsync.delivery.hook import DeliveryResponse, RagWebhookHook, safe_url
-from ragsync.delivery.policy import Outcome, classify_response, parse_retry_after
+from ragsync.delivery.policy import Outcome, classify_response, parse_retry_after, retry_schedule
 from ragsync.settings import Settings
 from ragsync.state.breaker import CLOSED, CircuitBreaker
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.queue import QueueRepository, QueueRow, SentBatch, SettleResult
+from ragsync.state.queue import QueueRepository
+from ragsync.state.queue_rows import QueueRow, SentBatch, SettleResult
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +119,22 @@ class _Run:
         self.worker = worker
         self.shard = shard
         self.shards = shards
-        self.queue = QueueRepository(db, clock, settings.queue)
+        self.queue = QueueRepository(db, clock)
         self.breaker = CircuitBreaker(db, safe_url(hook.url), settings.breaker, clock)
+        self.rng = random.Random()  # the retry delays' jitter
         self.result = DeliverResult()
         self.unsettled: dict[int, QueueRow] = {}
         self.delivered: list[SentBatch] = []  # successful batches not settled yet (settled in groups)
         # Delivered groups are settled on a second connection by a settler thread, while the
         # calling thread claims and the sender posts; drain() waits for it whenever order matters.
         self.settle_db = Database(db.params)
-        self.settle_queue = QueueRepository(self.settle_db, clock, settings.queue)
+        self.settle_queue = QueueRepository(self.settle_db, clock)
         self.settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-settle-{worker}")
         self.settling: list[tuple[list[SentBatch], Future[SettleResult]]] = []
         # Claims run on a third connection in a claimer thread, started while batches are still
         # waiting to be sent, so that a claim's fixed cost never leaves the sender idle.
         self.claim_db = Database(db.params)
-        self.claim_queue = QueueRepository(self.claim_db, clock, settings.queue)
+        self.claim_queue = QueueRepository(self.claim_db, clock)
         self.claim_breaker = CircuitBreaker(self.claim_db, safe_url(hook.url), settings.breaker, clock)
         self.claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-claim-{worker}")
         self.next_claim: Future[tuple[list[_Batch], str | None]] | None = None
@@ -141,7 +144,7 @@ class _Run:
         self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ragsync-deliver-{worker}")
         # The sender checks (and renews) the lease of each batch right before its POST, on a fourth connection.
         self.send_db = Database(db.params)
-        self.send_queue = QueueRepository(self.send_db, clock, settings.queue)
+        self.send_queue = QueueRepository(self.send_db, clock)
         self.halted = threading.Event()  # set by the sender on an answer other than 2xx
         self.trust_seconds = min(LEASE_TRUST_SECONDS, self.lease_seconds / 10)
         self.claimed: dict[str, tuple[float, datetime]] = {}  # lease token -> (monotonic, clock) time of the claim
@@ -311,7 +314,9 @@ class _Run:
                     self.breaker.record_failure(error)
             return False
 
-        settled = self.queue.settle_failed(rows, response.status, error, retry_after, batch.batch_id, details)
+        schedule = retry_schedule(rows, self.settings.queue, self.clock.now(), self.rng, retry_after)
+        settled = self.queue.settle_failed(rows, response.status, error, retry_at=schedule, batch_id=batch.batch_id,
+                                           details={**details, "retry_after_seconds": retry_after})
         self.result.failed += settled.failed
         self.result.dead += settled.dead
         self.result.superseded += settled.superseded

@@ -15,17 +15,18 @@ from ragsync.delivery.hook import RagWebhookHook, safe_url
 from ragsync.settings import Settings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.queue import STATUSES, QueueRepository
+from ragsync.state.queue import QueueRepository
+from ragsync.vocabulary import QUEUE_STATUSES
 
 log = logging.getLogger(__name__)
 
-CLEARABLE = (*STATUSES, "all")
+CLEARABLE = (*QUEUE_STATUSES, "all")
 
 
 def reset_stuck(db: Database, settings: Settings, clock: Clock | None = None) -> dict[str, int]:
     """Return ``processing`` rows whose lease expired (a worker died) to ``pending``."""
     clock = clock or SystemClock()
-    result = QueueRepository(db, clock, settings.queue).reset_stuck(clock.now())
+    result = QueueRepository(db, clock).reset_stuck(clock.now())
     counts = {"reset": result.released, "superseded": result.superseded}
     if result.released or result.superseded:
         AuditLog(db, clock).write(
@@ -43,7 +44,7 @@ def cleanup_sent(db: Database, settings: Settings, clock: Clock | None = None,
     keep_days = settings.queue.cleanup_days if days is None else days
     if keep_days < 0:
         raise ValueError("days must be >= 0")
-    deleted = QueueRepository(db, clock, settings.queue).cleanup_sent(keep_days)
+    deleted = QueueRepository(db, clock).cleanup_sent(keep_days)
     AuditLog(db, clock).write("cleanup", f"deleted {deleted} sent item(s) older than {keep_days:g} day(s)",
                               details={"deleted": deleted, "days": keep_days})
     log.info("cleanup: deleted %d sent rows older than %g days", deleted, keep_days)

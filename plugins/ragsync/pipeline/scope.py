@@ -1,6 +1,7 @@
-"""What one run covers: the entity types of a DAG, and the validated ids of a manual resync.
+"""What one run covers: the entity types of a DAG or a CLI sync, and the validated ids of a manual one.
 
-DAG tasks and the ``ragsync`` CLI both ask this module, so a type, an id list or a SKU means the
+DAG tasks and the ``ragsync`` CLI both ask this module (:func:`types_for`, :func:`entity_ids`,
+:func:`with_promotion_type`, :func:`skus_to_ids`), so a type, an id list or a SKU means the
 same thing everywhere. Every refusal is a :class:`~ragsync.errors.ConfigError` (a permanent error:
 the run fails at once, before any work, with the message).
 """
@@ -8,12 +9,13 @@ the run fails at once, before any work, with the message).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ragsync.db import Database
 from ragsync.errors import ConfigError
-from ragsync.vocabulary import ENTITY_TYPES, PROMOTION_SCOPES
+from ragsync.settings import Settings
+from ragsync.vocabulary import CMS_SCOPES, ENTITY_TYPES, PROMOTION_KINDS, PROMOTION_SCOPES
 
 RESYNC_PARAMS = ("type", "ids", "skus", "store", "force", "dry_run")
 MAX_SKUS = 10_000
@@ -43,6 +45,36 @@ def refuse_unknown_params(dag_id: str, conf: Mapping[str, Any] | None, allowed: 
                       f"allowed params: {', '.join(allowed)}")
 
 
+def types_for(kind: str, subtype: str | None = None) -> tuple[str, ...]:
+    """Return the entity types a run of ``kind`` covers, in the order they run.
+
+    ``kind`` is an entity type, or ``cms`` for CMS pages and blocks. ``subtype`` narrows a CMS run
+    (a :data:`~ragsync.vocabulary.CMS_SCOPES` word: ``pages``, ``blocks``; None: both). A
+    promotion run is always the one type ``promotion``; its ``subtype`` (``cart``, ``catalog``)
+    picks the rule tables instead (:func:`with_promotion_type`).
+    """
+    if kind == "cms":
+        scope = subtype or "all"
+        if scope not in CMS_SCOPES:
+            raise ConfigError(f"CMS type must be one of {', '.join(CMS_SCOPES)}, got {subtype!r}")
+        return CMS_SCOPES[scope]
+    if kind not in ENTITY_TYPES:
+        raise ConfigError(f"type must be one of {', '.join((*ENTITY_TYPES, 'cms'))}, got {kind!r}")
+    if subtype is not None and (kind != "promotion" or subtype not in PROMOTION_SCOPES):
+        raise ConfigError(f"{kind} runs take no type {subtype!r}"
+                          + (f" (promotions: {', '.join(PROMOTION_SCOPES)})" if kind == "promotion" else ""))
+    return (kind,)
+
+
+def with_promotion_type(settings: Settings, promotion_type: str | None) -> Settings:
+    """Return the settings with ``promotions.type`` set to ``promotion_type`` (None: as configured)."""
+    if not promotion_type:
+        return settings
+    if promotion_type not in PROMOTION_SCOPES:
+        raise ConfigError(f"promotion type must be one of {', '.join(PROMOTION_SCOPES)}, got {promotion_type!r}")
+    return replace(settings, promotions=replace(settings.promotions, type=promotion_type))
+
+
 def promotion_ids(ids: Any, promotion_type: str | None) -> list[str] | None:
     """Turn rule ids into promotion ids: ``cart-N``/``catalog-N`` by type (both kinds for ``both``)."""
     if not ids:
@@ -51,11 +83,18 @@ def promotion_ids(ids: Any, promotion_type: str | None) -> list[str] | None:
     result: list[str] = []
     for raw in ids:
         text = str(raw).strip()
-        if text.startswith(("cart-", "catalog-")):
+        if text.startswith(tuple(f"{kind}-" for kind in PROMOTION_KINDS)):
             result.append(text)
         else:
             result.extend(f"{kind}-{text}" for kind in kinds)
     return result
+
+
+def entity_ids(entity_type: str, raw_ids: Sequence[Any] | None, promotion_type: str | None = None) -> list[Any] | None:
+    """Validate the ids a run of one type is limited to (None: every entity); rule ids become promotion ids."""
+    from ragsync.pipeline.sync import parse_ids
+
+    return parse_ids(entity_type, promotion_ids(raw_ids, promotion_type) if entity_type == "promotion" else raw_ids)
 
 
 def skus_to_ids(magento: Database, skus: Sequence[Any]) -> list[int]:
@@ -85,7 +124,6 @@ def skus_to_ids(magento: Database, skus: Sequence[Any]) -> list[int]:
 def resync_from_params(params: Mapping[str, Any], magento: Database) -> Resync:
     """Validate the params of a ``ragsync_resync`` run (ids, SKUs, type, store) before any work."""
     from ragsync.magento.context import MagentoContext
-    from ragsync.pipeline.sync import parse_ids
 
     refuse_unknown_params("ragsync_resync", params, RESYNC_PARAMS)
     entity_type = params.get("type") or "product"
@@ -100,7 +138,7 @@ def resync_from_params(params: Mapping[str, Any], magento: Database) -> Resync:
     if not raw_ids:
         raise ConfigError("ragsync_resync needs ids or skus: it syncs exactly those entities. To sync a whole "
                           "type, trigger its full-sync DAG (e.g. ragsync_full_product_sync).")
-    ids = parse_ids(entity_type, promotion_ids(raw_ids, None) if entity_type == "promotion" else raw_ids)
+    ids = entity_ids(entity_type, raw_ids)
     store = params.get("store")
     store = None if store in (None, "") else str(store)
     if store is not None and entity_type != "promotion":

@@ -83,7 +83,7 @@ def is_type_enabled(settings: Settings, entity_type: str) -> bool:
 
 
 def make_reader(entity_type: str, ctx: MagentoContext, settings: Settings,
-                stores: Sequence[StoreView] | None, now: datetime | None) -> EntityReader:
+                stores: Sequence[StoreView] | None, now: datetime | None) -> EntityReader[Any]:
     """Return the reader of an entity type."""
     if entity_type == "product":
         from ragsync.magento.products import ProductReader
@@ -216,7 +216,7 @@ class SyncService:
         log.info("%s", result.message)
         return result
 
-    def _full(self, reader: EntityReader, views: Sequence[StoreView], result: SyncResult, dry_run: bool,
+    def _full(self, reader: EntityReader[Any], views: Sequence[StoreView], result: SyncResult, dry_run: bool,
               force: bool) -> None:
         produced: set[tuple[str, int]] = set()
         held_deletes: list[Document] = []
@@ -261,7 +261,7 @@ class SyncService:
             live += sum(1 for value in hashes.values() if value and not value[1])
         return live
 
-    def _confirmed_gone(self, reader: EntityReader, views: Sequence[StoreView],
+    def _confirmed_gone(self, reader: EntityReader[Any], views: Sequence[StoreView],
                         produced: set[tuple[str, int]]) -> list[tuple[str, int]]:
         """Return ledger keys (id, store) not produced whose entity is confirmed absent from Magento."""
         store_ids = [v.store_id for v in views]
@@ -305,7 +305,7 @@ class SyncService:
             log.info("%s", result.message)
         return result
 
-    def _removed_since_delivery(self, reader: EntityReader, views: Sequence[StoreView]) -> list[tuple[str, int]]:
+    def _removed_since_delivery(self, reader: EntityReader[Any], views: Sequence[StoreView]) -> list[tuple[str, int]]:
         """Return live ledger keys whose entity no longer exists in Magento (one query per 1,000 ids)."""
         store_ids = [v.store_id for v in views]
         keys = [(eid, sid) for (_t, eid, sid) in self.ledger.keys(reader.entity_type, store_ids, live_only=True)]

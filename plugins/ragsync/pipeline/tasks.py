@@ -14,14 +14,10 @@ from typing import Any, NoReturn
 
 from ragsync.db import MAGENTO_CONN_ID, RAGSYNC_CONN_ID, Database
 from ragsync.errors import ConfigError, describe, is_transient
-from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params
+from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params, types_for
 from ragsync.settings import Settings, load_settings
-from ragsync.vocabulary import CMS_ENTITY_TYPES
 
 log = logging.getLogger(__name__)
-
-FULL_SYNC_TYPES = {"product": ("product",), "category": ("category",), "cms": CMS_ENTITY_TYPES,
-                   "promotion": ("promotion",)}
 
 
 def _fail(message: str) -> NoReturn:
@@ -150,7 +146,7 @@ def full_sync(dag_kind: str) -> dict[str, Any]:
     with task_runtime() as runtime:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)
         results: dict[str, Any] = {}
-        for entity_type in FULL_SYNC_TYPES[dag_kind]:
+        for entity_type in types_for(dag_kind):
             if not is_type_enabled(runtime.settings, entity_type):
                 log.info("%s sync is switched off in ragsync_config; skipping it", entity_type)
                 results[entity_type] = "disabled"
@@ -180,7 +176,8 @@ def resync(conf: Mapping[str, Any]) -> dict[str, Any]:
 def capture_changes() -> dict[str, Any]:
     """Queue what changed in Magento since the last capture, for every enabled entity type."""
     from ragsync.pipeline.alerts import emit_sync_metrics
-    from ragsync.pipeline.sync import ENTITY_TYPES, SyncService, is_type_enabled
+    from ragsync.pipeline.sync import SyncService, is_type_enabled
+    from ragsync.vocabulary import ENTITY_TYPES
 
     with task_runtime() as runtime:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)

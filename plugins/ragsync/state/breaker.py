@@ -31,7 +31,7 @@ from ragsync.db import Database
 from ragsync.settings import BreakerSettings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
-from ragsync.state.queue import in_transaction
+from ragsync.state.transaction import in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,13 @@ class Decision:
     def stop(self) -> bool:
         """Return True when the worker must not claim anything."""
         return self.action == STOP
+
+
+def endpoint_rows(db: Database) -> list[dict[str, Any]]:
+    """Return every endpoint's breaker row (endpoint, state, failures, open and pause times, last error), as dicts."""
+    return db.query_dicts(
+        "SELECT endpoint, state, consecutive_failures, open_until, last_error, paused_until, pause_reason"
+        " FROM rag_sync_circuit_breaker")
 
 
 def _snapshot(row: tuple[Any, ...] | None) -> BreakerState:

@@ -109,6 +109,17 @@ class Ledger:
                                                 None if sequence is None else int(sequence), read_at)
         return found
 
+    def history(self, key: Key) -> dict[str, Any] | None:
+        """Return one entity's delivery and failure columns (times and error text included), or None if unknown.
+
+        What ``ragsync explain`` shows: ``delivered_hash``, ``delivered_at``, ``is_tombstone``,
+        ``failed_hash``, ``failed_status``, ``failed_error``.
+        """
+        rows = self.db.query_dicts(
+            "SELECT delivered_hash, delivered_at, is_tombstone, failed_hash, failed_status, failed_error"
+            " FROM rag_sync_ledger WHERE entity_type = %s AND entity_id = %s AND store_id = %s", key)
+        return rows[0] if rows else None
+
     def delivered_hashes(self, keys: Iterable[Key]) -> dict[Key, tuple[str, bool]]:
         """Return ``key -> (delivered hash, is_tombstone)`` for every key delivered at least once."""
         return {

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,8 +16,13 @@ from ragsync.delivery.policy import (
     acknowledgement_problem,
     classify_response,
     parse_retry_after,
+    retry_at,
     retry_delay,
+    retry_schedule,
 )
+from ragsync.settings import QueueSettings
+
+NOW = datetime(2026, 1, 2, 10, 30)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +129,54 @@ def test_retry_delay_without_jitter_is_exact_and_spreads_with_it() -> None:
 def test_retry_delay_needs_a_schedule() -> None:
     with pytest.raises(ValueError):
         retry_delay(1, [])
+
+
+def _waited(due: datetime | None) -> float:
+    assert due is not None
+    return (due - NOW).total_seconds()
+
+
+def test_retry_at_follows_the_schedule_then_the_row_is_dead() -> None:
+    settings = QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60))
+    rng = random.Random(7)
+    for attempts, minutes in ((0, 5), (1, 15), (2, 60)):  # attempts spent before this failure
+        for _ in range(50):
+            assert minutes * 60 * 0.9 <= _waited(retry_at(attempts, settings, NOW, rng)) <= minutes * 60 * 1.1
+    assert retry_at(3, settings, NOW, rng) is None  # the fourth attempt failed: the 3 retries are used up
+    assert retry_at(7, settings, NOW, rng) is None
+    assert retry_at(0, QueueSettings(max_retries=0), NOW, rng) is None  # no retries: the first failure is final
+
+
+def test_retry_at_repeats_the_last_delay_and_needs_no_rng() -> None:
+    settings = QueueSettings(max_retries=10, retry_delays_minutes=(1, 2))
+    for attempts in (1, 4, 9):
+        assert 108 <= _waited(retry_at(attempts, settings, NOW)) <= 132
+
+
+def test_retry_after_only_pushes_the_next_attempt_later_and_never_revives_a_dead_row() -> None:
+    settings = QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60))
+    rng = random.Random(3)
+    assert retry_at(0, settings, NOW, rng, retry_after_seconds=3600) == NOW + timedelta(hours=1)
+    assert 270 <= _waited(retry_at(0, settings, NOW, rng, retry_after_seconds=10)) <= 330  # the schedule wins
+    assert retry_at(3, settings, NOW, rng, retry_after_seconds=10) is None
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    attempts: int
+
+
+def test_retry_schedule_decides_every_row_by_its_own_attempts() -> None:
+    settings = QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60))
+    rows = [_Row(11, 0), _Row(12, 2), _Row(13, 3)]
+    schedule = retry_schedule(rows, settings, NOW, random.Random(1))
+    assert list(schedule) == [11, 12, 13] and schedule[13] is None
+    assert 270 <= _waited(schedule[11]) <= 330
+    assert 3240 <= _waited(schedule[12]) <= 3960
+    assert retry_schedule(rows, settings, NOW, random.Random(1)) == schedule  # the jitter is the rng's alone
+    assert len({retry_schedule(rows[:1], settings, NOW, random.Random(seed))[11] for seed in range(20)}) > 10
+    assert retry_schedule([], settings, NOW) == {}
 
 
 def test_parse_retry_after_delta_seconds_and_bounds() -> None:

@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 
 from ragsync.db import Database
+from ragsync.delivery.policy import retry_schedule
 from ragsync.documents.model import Document
 from ragsync.settings import QueueSettings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import ManualClock
 from ragsync.state.ledger import Ledger
 from ragsync.state.queue import QueueRepository
+from ragsync.state.queue_rows import Claim, SettleResult
+from ragsync.state.queue_view import QueueView
 
 START = datetime(2026, 1, 2, 10, 30)
 
@@ -41,6 +44,14 @@ def rows(db: Database) -> list[dict[str, Any]]:
     return db.query_dicts("SELECT q.id, entity_id, store_id, action, status, content_hash, attempts, next_attempt_at,"
                           " source, sequence, d.document FROM rag_sync_queue q"
                           " LEFT JOIN rag_sync_queue_document d ON d.queue_id = q.id ORDER BY q.id")
+
+
+def fail(queue: QueueRepository, claim: Claim, http_status: int, error: str,
+         settings: QueueSettings | None = None, retry_after_seconds: float | None = None) -> SettleResult:
+    """Settle a failed attempt as delivery does: the retry policy decides when, the queue writes it."""
+    schedule = retry_schedule(claim.rows, settings or QueueSettings(), queue.clock.now(), random.Random(5),
+                              retry_after_seconds)
+    return queue.settle_failed(claim, http_status, error, retry_at=schedule)
 
 
 def deliver_all(queue: QueueRepository) -> None:
@@ -76,7 +87,7 @@ def test_same_content_again_is_already_queued_and_keeps_backoff(queue: QueueRepo
                                                                 clock: ManualClock) -> None:
     queue.enqueue([doc(1)])
     claim = queue.claim_due(10, 60)
-    queue.settle_failed(claim, 503, "down")
+    fail(queue, claim, 503, "down")
     before = rows(ragsync_db)[0]
     assert before["status"] == "failed" and before["attempts"] == 1
     result = queue.enqueue([doc(1)], source="full")
@@ -93,7 +104,7 @@ def test_same_content_again_is_already_queued_and_keeps_backoff(queue: QueueRepo
 
 def test_force_requeues_unchanged_and_resets_a_failed_row(queue: QueueRepository, ragsync_db: Database) -> None:
     queue.enqueue([doc(1)])
-    queue.settle_failed(queue.claim_due(10, 60), 503, "down")
+    fail(queue, queue.claim_due(10, 60), 503, "down")
     result = queue.enqueue([doc(1)], force=True, source="manual")
     assert result.replaced == 1
     row = rows(ragsync_db)[0]
@@ -166,7 +177,7 @@ def test_failed_settle_next_to_a_newer_open_row_is_superseded_with_a_trace(
     queue.enqueue([doc(1)])
     claim = queue.claim_due(10, 60)
     queue.enqueue([doc(1, price=2)])
-    result = queue.settle_failed(claim, 503, "down")
+    result = fail(queue, claim, 503, "down")
     assert (result.failed, result.superseded) == (0, 1)
     remaining = rows(ragsync_db)
     assert [(r["status"], r["content_hash"]) for r in remaining] == [("pending", doc(1, price=2).hash)]
@@ -206,7 +217,7 @@ def test_claim_takes_due_rows_oldest_first_and_skips_locked_ones(queue: QueueRep
 def test_claim_ignores_rows_not_yet_due_and_takes_failed_ones_when_due(queue: QueueRepository,
                                                                         clock: ManualClock) -> None:
     queue.enqueue([doc(1)])
-    queue.settle_failed(queue.claim_due(10, 60), 503, "down")
+    fail(queue, queue.claim_due(10, 60), 503, "down")
     assert not queue.claim_due(10, 60)
     clock.advance(minutes=6)  # 5 minutes ± 10%
     assert [r.entity_id for r in queue.claim_due(10, 60).rows] == ["1"]
@@ -220,7 +231,7 @@ def test_a_row_without_a_stored_document_goes_dead_with_the_reason_and_the_rest_
     claim = queue.claim_due(10, 60)
     assert [r.entity_id for r in claim.rows] == ["0", "2"]
     assert all(r.document.startswith(b"{") for r in claim.rows)
-    row = queue.get(lost)
+    row = QueueView(ragsync_db).get(lost)
     assert row is not None and row["status"] == "dead" and row["lease_token"] is None
     assert "no document stored" in row["last_error"] and "queue the entity again" in row["last_error"]
     # a claim that only finds such rows buries them and looks again instead of stopping early
@@ -251,7 +262,7 @@ def test_settle_is_guarded_by_the_lease_token(queue: QueueRepository, ragsync_db
     fresh = queue.claim_due(10, 60)
     assert fresh.lease_token != stale.lease_token
     assert queue.settle_sent(stale, "mag-old", 200).stale == 1
-    assert queue.settle_failed(stale, 503, "x").stale == 1
+    assert fail(queue, stale, 503, "x").stale == 1
     assert queue.settle_dead(stale, 422, "x").stale == 1
     assert queue.release(stale).stale == 1
     assert rows(ragsync_db)[0]["status"] == "processing"
@@ -260,16 +271,17 @@ def test_settle_is_guarded_by_the_lease_token(queue: QueueRepository, ragsync_db
 
 
 def test_settle_failed_follows_the_schedule_then_dead(ragsync_db: Database, clock: ManualClock) -> None:
-    queue = QueueRepository(ragsync_db, clock, QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60)))
+    settings = QueueSettings(max_retries=3, retry_delays_minutes=(5, 15, 60))
+    queue = QueueRepository(ragsync_db, clock)
     queue.enqueue([doc(1)])
     for attempt, minutes in enumerate((5, 15, 60), start=1):
-        queue.settle_failed(queue.claim_due(10, 60), 503, f"down {attempt}")
+        fail(queue, queue.claim_due(10, 60), 503, f"down {attempt}", settings)
         row = rows(ragsync_db)[0]
         assert (row["status"], row["attempts"]) == ("failed", attempt)
         wait = (row["next_attempt_at"] - clock.now()).total_seconds()
         assert minutes * 60 * 0.9 <= wait <= minutes * 60 * 1.1
         clock.set(row["next_attempt_at"])
-    result = queue.settle_failed(queue.claim_due(10, 60), 503, "down 4")
+    result = fail(queue, queue.claim_due(10, 60), 503, "down 4", settings)
     assert result.dead == 1
     row = ragsync_db.query_dicts("SELECT status, attempts, last_error, last_http_status FROM rag_sync_queue")[0]
     assert row == {"status": "dead", "attempts": 4, "last_error": "down 4", "last_http_status": 503}
@@ -278,13 +290,28 @@ def test_settle_failed_follows_the_schedule_then_dead(ragsync_db: Database, cloc
     assert [e.event for e in AuditLog(ragsync_db).recent(10)][:2] == ["batch_failed", "item_dead"]
 
 
+def test_settle_failed_writes_the_times_it_is_told_and_none_is_dead(queue: QueueRepository, ragsync_db: Database,
+                                                                     clock: ManualClock) -> None:
+    queue.enqueue([doc(1), doc(2)])
+    claim = queue.claim_due(10, 60)
+    first, second = claim.rows
+    later = clock.now() + timedelta(minutes=7, seconds=3)
+    with pytest.raises(ValueError, match=f"no retry decision for queue rows {second.id}"):
+        queue.settle_failed(claim, 503, "down", retry_at={first.id: later})
+    assert [r["status"] for r in rows(ragsync_db)] == ["processing", "processing"]  # nothing written
+    result = queue.settle_failed(claim, 503, "down", retry_at={first.id: later, second.id: None})
+    assert (result.failed, result.dead, result.settled_ids) == (1, 1, [first.id, second.id])
+    assert [(r["status"], r["attempts"], r["next_attempt_at"]) for r in rows(ragsync_db)] == [
+        ("failed", 1, later), ("dead", 1, START)]
+
+
 def test_retry_after_only_pushes_the_next_attempt_later(queue: QueueRepository, ragsync_db: Database,
                                                          clock: ManualClock) -> None:
     queue.enqueue([doc(1), doc(2)])
     claim = queue.claim_due(1, 60)
-    queue.settle_failed(claim, 429, "slow down", retry_after_seconds=3600)
+    fail(queue, claim, 429, "slow down", retry_after_seconds=3600)
     assert rows(ragsync_db)[0]["next_attempt_at"] == clock.now() + timedelta(seconds=3600)
-    queue.settle_failed(queue.claim_due(1, 60), 429, "slow down", retry_after_seconds=10)
+    fail(queue, queue.claim_due(1, 60), 429, "slow down", retry_after_seconds=10)
     wait = (rows(ragsync_db)[1]["next_attempt_at"] - clock.now()).total_seconds()
     assert 270 <= wait <= 330  # the schedule's 5 minutes win over a shorter Retry-After
 
@@ -318,7 +345,7 @@ def test_cleanup_deletes_only_old_sent_rows(queue: QueueRepository, ragsync_db: 
     queue.enqueue([doc(i) for i in range(6)])
     queue.settle_sent(queue.claim_due(2, 60), "mag-a", 200)           # 0, 1 sent long ago
     queue.settle_dead(queue.claim_due(1, 60), 422, "bad")             # 2 dead long ago
-    queue.settle_failed(queue.claim_due(1, 60), 503, "down")          # 3 failed long ago
+    fail(queue, queue.claim_due(1, 60), 503, "down")          # 3 failed long ago
     clock.advance(hours=24 * 8)
     queue.settle_sent(queue.claim_due(1, 60), "mag-b", 200)           # 4 sent now
     assert queue.cleanup_sent(7) == 2
@@ -329,7 +356,7 @@ def test_cleanup_deletes_only_old_sent_rows(queue: QueueRepository, ragsync_db: 
 def test_retry_reopens_failed_and_dead_with_a_fresh_budget(queue: QueueRepository, ragsync_db: Database,
                                                            clock: ManualClock) -> None:
     queue.enqueue([doc(1), doc(2), doc(3)])
-    queue.settle_failed(queue.claim_due(1, 60), 503, "down")
+    fail(queue, queue.claim_due(1, 60), 503, "down")
     queue.settle_dead(queue.claim_due(1, 60), 422, "bad")
     clock.advance(minutes=1)
     result = queue.retry(("failed", "dead"))
@@ -369,23 +396,24 @@ def test_retry_by_ids_and_clear_by_status(queue: QueueRepository, ragsync_db: Da
 def test_get_and_page(queue: QueueRepository, ragsync_db: Database) -> None:
     queue.enqueue([doc(i) for i in range(30)] + [Document("category", "5", 1, "save", {"n": 1}, START)])
     queue.settle_dead(queue.claim_due(3, 60), 422, "bad")
+    view = QueueView(ragsync_db)
     first = ragsync_db.scalar("SELECT MIN(id) FROM rag_sync_queue")
-    row = queue.get(first)
+    row = view.get(first)
     sequence = ragsync_db.scalar("SELECT sequence FROM rag_sync_queue WHERE id = %s", (first,))
     assert row is not None and row["document"] == doc(0).item_json(sequence)
-    page = queue.page(status="pending", entity_type="product", limit=10)
+    page = view.page(status="pending", entity_type="product", limit=10)
     assert page.total == 27 and len(page.rows) == 10 and "document" not in page.rows[0]
     ids = [r["id"] for r in page.rows]
     assert ids == sorted(ids, reverse=True)
-    second = queue.page(status="pending", entity_type="product", limit=10, after=page.next_after)
+    second = view.page(status="pending", entity_type="product", limit=10, after=page.next_after)
     assert [r["id"] for r in second.rows] == list(range(ids[-1] - 1, ids[-1] - 11, -1))
-    by_offset = queue.page(status="pending", entity_type="product", limit=10, offset=10)
+    by_offset = view.page(status="pending", entity_type="product", limit=10, offset=10)
     assert [r["id"] for r in by_offset.rows] == [r["id"] for r in second.rows]
-    by_entity = queue.page(sort="entity_id", descending=False, limit=5)
+    by_entity = view.page(sort="entity_id", descending=False, limit=5)
     assert [r["entity_id"] for r in by_entity.rows] == ["0", "1", "10", "11", "12"]
-    after = queue.page(sort="entity_id", descending=False, limit=5, after=by_entity.next_after)
+    after = view.page(sort="entity_id", descending=False, limit=5, after=by_entity.next_after)
     assert [r["entity_id"] for r in after.rows] == ["13", "14", "15", "16", "17"]
-    assert queue.page(action="delete").total == 0
-    assert [r["status"] for r in queue.page(sort="status", limit=1).rows] == ["pending"]
+    assert view.page(action="delete").total == 0
+    assert [r["status"] for r in view.page(sort="status", limit=1).rows] == ["pending"]
     with pytest.raises(ValueError):
-        queue.page(sort="document; DROP TABLE x")
+        view.page(sort="document; DROP TABLE x")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ragsync.db import Database
+from ragsync.delivery.policy import retry_schedule
 from ragsync.documents.model import Document, canonical_json
 from ragsync.settings import QueueSettings
 from ragsync.state.clock import ManualClock
@@ -116,7 +117,8 @@ def test_the_ledger_keeps_the_latest_delivery_by_sequence(queue: QueueRepository
     assert (ledger.lookup([key])[key].delivered_hash, ledger.lookup([key])[key].delivered_sequence) == (
         doc(1, v=2).hash, newer_seq)
     queue.enqueue([doc(1, v=3)])
-    queue.settle_failed(queue.claim_due(10, 60), 503, "down")
+    failing = queue.claim_due(10, 60)
+    queue.settle_failed(failing, 503, "down", retry_at=retry_schedule(failing.rows, QueueSettings(), queue.clock.now()))
     # a late 2xx of the older version (e.g. from a worker frozen past its lease) changes nothing
     ledger.record_sent_from_queue([older_id])
     entry = ledger.lookup([key])[key]
