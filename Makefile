@@ -23,6 +23,9 @@ test:
 	@scripts/bootstrap.sh --browser
 	@$(WITH_MYSQL) scripts/run-tests.sh $(PYTEST_ARGS)
 
+unit: bootstrap
+	@$(PY) -m pytest -q -m "not mysql" $(PYTEST_ARGS)
+
 lint: bootstrap
 	@$(VENV)/bin/ruff check plugins dags tests bench
 	@$(VENV)/bin/mypy

@@ -8,6 +8,7 @@ pending, processing, failed or dead rows, and never the ledger.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -26,15 +27,15 @@ from airflow.sdk import Param, dag, task
     params={"days": Param(None, type=["null", "integer"], minimum=1,
                           description="Keep sent rows this many days; empty = queue.cleanup_days")},
 )
-def ragsync_cleanup_queue():
+def ragsync_cleanup_queue() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare()
 
     @task
-    def cleanup(params=None):
+    def cleanup(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.cleanup_queue((params or {}).get("days"))

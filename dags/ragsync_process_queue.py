@@ -10,6 +10,7 @@ shards. Respects the `enabled` switch and the circuit breaker.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
@@ -27,27 +28,27 @@ from airflow.sdk import dag, task
     allowed_run_types=["scheduled", "manual"],
     default_args={"owner": "ragsync", "retries": 1, "retry_delay": timedelta(seconds=30)},
 )
-def ragsync_process_queue():
+def ragsync_process_queue() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare()
 
     @task
-    def capture_changes():
+    def capture_changes() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.capture_changes()
 
     @task
-    def delivery_shards():
+    def delivery_shards() -> list[int]:
         from ragsync.pipeline import tasks
 
         return tasks.delivery_shards()
 
     @task
-    def deliver(shard: int):
+    def deliver(shard: int) -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.deliver_shard(shard)

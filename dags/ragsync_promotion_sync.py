@@ -12,6 +12,7 @@ trigger **ragsync_resync** with `type` and `ids`.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
@@ -29,15 +30,15 @@ from airflow.sdk import dag, task
     allowed_run_types=["scheduled", "manual"],  # a backfill of a full sync means nothing
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=2)},
 )
-def ragsync_promotion_sync():
+def ragsync_promotion_sync() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare()
 
     @task
-    def sync():
+    def sync() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.full_sync("promotion")

@@ -9,6 +9,8 @@ Works while the `enabled` switch is off, so the queue can be operated during an 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import Param, dag, task
 
@@ -30,20 +32,20 @@ from airflow.sdk import Param, dag, task
         "confirm": Param(False, type="boolean", description="Required for clear"),
     },
 )
-def ragsync_queue_admin():
+def ragsync_queue_admin() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare(require_enabled=False)
 
     @task
-    def run_action(params=None, dag_run=None):
+    def run_action(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         params = params or {}
         user = getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None
-        return tasks.queue_admin(params.get("action"), params.get("status"), bool(params.get("confirm")),
+        return tasks.queue_admin(str(params.get("action") or ""), params.get("status"), bool(params.get("confirm")),
                                  username=user or "airflow")
 
     prepare() >> run_action()

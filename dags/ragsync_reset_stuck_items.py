@@ -8,6 +8,7 @@ POST and settle) to `pending`, so they are delivered again with the same hash.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
@@ -24,15 +25,15 @@ from airflow.sdk import dag, task
     allowed_run_types=["scheduled", "manual"],
     default_args={"owner": "ragsync", "retries": 2, "retry_delay": timedelta(minutes=1)},
 )
-def ragsync_reset_stuck_items():
+def ragsync_reset_stuck_items() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare()
 
     @task
-    def reset_stuck():
+    def reset_stuck() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.reset_stuck_items()

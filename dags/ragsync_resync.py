@@ -17,6 +17,7 @@ The next `ragsync_process_queue` run delivers what was queued.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -47,15 +48,15 @@ from ragsync.vocabulary import ENTITY_TYPES
         "dry_run": Param(False, type="boolean", description="Build and log the documents, queue nothing"),
     },
 )
-def ragsync_resync():
+def ragsync_resync() -> None:
     @task
-    def prepare():
+    def prepare() -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.prepare()
 
     @task
-    def sync(params=None):
+    def sync(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from ragsync.pipeline import tasks
 
         return tasks.resync(params or {})

@@ -25,6 +25,21 @@ from ragsync.state.migrations import upgrade  # noqa: E402
 
 pytest_plugins = ["fixtures.shop", "fixtures.receiver"]
 
+MYSQL_FIXTURE = "server_params"
+"""Every fixture that talks to MySQL depends on this one: a test that uses none needs no server."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mysql: needs a MySQL/MariaDB server (set from the test's fixtures)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests whose fixtures reach a MySQL server, so ``make unit`` (``-m "not mysql"``) runs the rest."""
+    for item in items:
+        if MYSQL_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mysql)
+
+
 DbFactory = Callable[..., Database]
 _OPEN: list[Database] = []  # every Database the fixtures created in this session
 

@@ -61,10 +61,6 @@ class DatabaseError(RagSyncError):
         return self.errno in TRANSIENT_MYSQL_ERRORS
 
 
-class DeliveryError(RagSyncError):
-    """The RAG backend could not be reached or answered in a way that stops delivery."""
-
-
 def mysql_errno(exc: BaseException) -> int | None:
     """Return MySQL's error number of a mysqlclient exception (or a DatabaseError), else None."""
     if isinstance(exc, DatabaseError):
@@ -80,7 +76,7 @@ def mysql_errno(exc: BaseException) -> int | None:
 
 def is_transient(exc: BaseException) -> bool | None:
     """Classify a failure: True = transient (retry), False = permanent (fail now), None = not ours to judge."""
-    if isinstance(exc, TransientError | DeliveryError):
+    if isinstance(exc, TransientError):
         return True
     errno = mysql_errno(exc)
     if errno is not None:

@@ -649,7 +649,7 @@ class ReferenceReceiver:
             if len(item) == 2:
                 entries.add((str(item[0]), str(item[1]), None))
             elif len(item) == 3:
-                entries.add((str(item[0]), str(item[1]), int(item[2])))  # type: ignore[misc]
+                entries.add((str(item[0]), str(item[1]), int(item[2])))
             else:
                 raise ValueError("a poison item is (type, id) or (type, id, store_id)")
         with self._rules.lock:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from ragsync.db import Database
 from ragsync.errors import ConfigError, DatabaseError, UnknownStoreError
@@ -168,7 +169,7 @@ class MagentoContext:
         return {(scope, int(scope_id), path): value for scope, scope_id, path, value in rows}
 
     @cached_property
-    def _store_rows(self) -> list[dict]:
+    def _store_rows(self) -> list[dict[str, Any]]:
         return self.db.query_dicts(
             f"SELECT s.store_id, s.code, s.name, s.website_id, s.group_id, s.is_active, s.sort_order,"
             f" w.code AS website_code, g.root_category_id"
@@ -202,7 +203,7 @@ class MagentoContext:
         return str(self.config(path, store_id) or "0").strip() in ("1", "true")
 
     # --- stores -------------------------------------------------------------------------
-    def _store_view(self, row: dict) -> StoreView:
+    def _store_view(self, row: dict[str, Any]) -> StoreView:
         sid = int(row["store_id"])
         unsecure = _slash(self.config("web/unsecure/base_url", sid) or "")
         secure = _slash(self.config("web/secure/base_url", sid) or unsecure)
