@@ -27,7 +27,7 @@ unit: bootstrap
 	@$(PY) -m pytest -q -m "not mysql" $(PYTEST_ARGS)
 
 lint: bootstrap
-	@$(VENV)/bin/ruff check plugins dags tests bench
+	@$(VENV)/bin/ruff check plugins dags tests bench dev
 	@$(VENV)/bin/mypy
 
 bench: bootstrap

@@ -33,17 +33,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 
-import MySQLdb  # noqa: E402
+import MySQLdb
 
-from ragsync.dashboard import views  # noqa: E402
-from ragsync.dashboard.database import (  # noqa: E402
+from ragsync.dashboard import views
+from ragsync.dashboard.database import (
     READ_STATEMENT_SECONDS,
     limit_statement_time,
     prefer_plain_plans,
 )
-from ragsync.db import Database, DbParams  # noqa: E402
-from ragsync.state.migrations import upgrade  # noqa: E402
-from ragsync.state.queue import SORTABLE  # noqa: E402
+from ragsync.db import Database, DbParams
+from ragsync.state.migrations import upgrade
+from ragsync.state.queue import SORTABLE
 
 DATABASE = "rs_bench_dashboard"
 SLOW_SECONDS = 1.0

@@ -30,19 +30,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 
-import requests  # noqa: E402
+import requests
 
-from ragsync import USER_AGENT  # noqa: E402
-from ragsync.db import Database, DbParams  # noqa: E402
-from ragsync.delivery.batching import build_body, new_batch_id  # noqa: E402
-from ragsync.delivery.hook import RagWebhookHook  # noqa: E402
-from ragsync.documents.model import Document  # noqa: E402
-from ragsync.pipeline.deliver import deliver  # noqa: E402
-from ragsync.settings import QueueSettings, Settings  # noqa: E402
-from ragsync.signing import signed_headers  # noqa: E402
-from ragsync.state.migrations import upgrade  # noqa: E402
-from ragsync.state.queue import QueueRepository  # noqa: E402
-from ragsync_dev.receiver import ReferenceReceiver  # noqa: E402
+from ragsync import USER_AGENT
+from ragsync.db import Database, DbParams
+from ragsync.delivery.batching import build_body, new_batch_id
+from ragsync.delivery.hook import RagWebhookHook
+from ragsync.documents.model import Document
+from ragsync.pipeline.deliver import deliver
+from ragsync.settings import QueueSettings, Settings
+from ragsync.signing import signed_headers
+from ragsync.state.migrations import upgrade
+from ragsync.state.queue import QueueRepository
+from ragsync_dev.receiver import ReferenceReceiver
 
 SECRET = "bench-secret"
 TENANT = "bench-tenant"

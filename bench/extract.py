@@ -39,8 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 
-from ragsync.db import Database, DbParams  # noqa: E402
-from ragsync.magento.base import PARALLEL_MIN_CHUNKS  # noqa: E402
+from ragsync.db import Database, DbParams
+from ragsync.magento.base import PARALLEL_MIN_CHUNKS
 
 NOW = datetime(2026, 3, 15, 12, 0, 0)
 SEED = 42

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dev"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from extract import STORES, _server_params, drop_shop, ensure_shop, run_worker  # noqa: E402
-from ragsync.db import Database  # noqa: E402
-from ragsync.pipeline.sync import SyncService  # noqa: E402
-from ragsync.settings import Settings  # noqa: E402
-from ragsync.state.migrations import upgrade  # noqa: E402
+from extract import STORES, _server_params, drop_shop, ensure_shop, run_worker
+from ragsync.db import Database
+from ragsync.pipeline.sync import SyncService
+from ragsync.settings import Settings
+from ragsync.state.migrations import upgrade
 
 DATABASE = "ragsync_bench_sync"
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-echo "== ruff"; .venv/bin/ruff check plugins dags tests bench
+echo "== ruff"; .venv/bin/ruff check plugins dags tests bench dev
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest "$@"
 echo "make test: finished in $(( $(date +%s) - start )) s"

@@ -54,7 +54,7 @@ def server_params() -> DbParams:
     probe = Database(params)
     try:
         probe.scalar("SELECT 1")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.exit(f"no MySQL server at {params.describe()} ({exc}); run the tests with `make test`", 2)
     finally:
         probe.close()

@@ -22,15 +22,15 @@ from .conftest import ROOT, USERS, AirflowServer
 
 pytest.importorskip("selenium", reason="selenium is not installed")
 
-from selenium.common.exceptions import (  # noqa: E402
+from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
     WebDriverException,
 )
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # The README's screenshot is refreshed only on request (RAGSYNC_UPDATE_SCREENSHOT=1), so a test
 # run does not leave the checkout modified; otherwise the picture goes to the ignored .run/.

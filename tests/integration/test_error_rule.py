@@ -34,7 +34,7 @@ def _free_port() -> int:
 def _error(action: Callable[[], Any]) -> BaseException:
     try:
         action()
-    except Exception as exc:  # noqa: BLE001 - the error is the result
+    except Exception as exc:
         return exc
     raise AssertionError("the action did not fail")
 
@@ -75,7 +75,7 @@ def _deadlock(db_factory: Callable[..., Database]) -> BaseException:
         def cross(conn: Database, row: int) -> None:
             try:
                 conn.execute("UPDATE t SET v = 2 WHERE id = %s", (row,))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.append(exc)
             finally:
                 conn.conn.rollback()

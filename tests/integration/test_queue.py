@@ -80,7 +80,7 @@ def test_four_concurrent_workers_deliver_every_item_exactly_once(
         try:
             results.append(deliver(db, hook_for(receiver), settings, time_budget_seconds=300, worker=f"w{n}",
                                    shard=n if sharded else None, shards=4 if sharded else None))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             db.close()

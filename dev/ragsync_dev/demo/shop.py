@@ -776,7 +776,7 @@ class _ShopBuilder:
 
     def _load_attribute_ids(self) -> None:
         rows = self.db.query(
-            f"SELECT entity_type_id, attribute_code, attribute_id FROM {self.db.table('eav_attribute')}"  # noqa: S608
+            f"SELECT entity_type_id, attribute_code, attribute_id FROM {self.db.table('eav_attribute')}"
             " WHERE entity_type_id IN (%s, %s)", (CATEGORY_ENTITY_TYPE, PRODUCT_ENTITY_TYPE))
         for type_id, code, attribute_id in rows:
             (self.attr if type_id == PRODUCT_ENTITY_TYPE else self.cat_attr)[code] = int(attribute_id)
@@ -786,7 +786,7 @@ class _ShopBuilder:
         for entity in ("product", "category"):
             for backend in ("datetime", "decimal", "int", "text", "varchar"):
                 table = f"catalog_{entity}_entity_{backend}"
-                highest = self.db.scalar(f"SELECT MAX(value_id) FROM {self.db.table(table)}")  # noqa: S608
+                highest = self.db.scalar(f"SELECT MAX(value_id) FROM {self.db.table(table)}")
                 self.w.start_value_ids(table, int(highest or 0) + 1)
 
     # -- stores and configuration --------------------------------------------------------------
@@ -833,11 +833,11 @@ class _ShopBuilder:
         ]
         table = self.db.table("core_config_data")
         self.db.executemany(
-            f"INSERT INTO {table} (scope, scope_id, path, value, updated_at) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
+            f"INSERT INTO {table} (scope, scope_id, path, value, updated_at) VALUES (%s, %s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
             [(*s, updated) for s in settings])
         # rows of the fresh install get a deterministic time too
-        self.db.execute(f"UPDATE {table} SET updated_at = %s", (updated,))  # noqa: S608
+        self.db.execute(f"UPDATE {table} SET updated_at = %s", (updated,))
         self.w.counts["core_config_data"] = len(settings)
 
     def _attributes(self) -> None:
@@ -852,7 +852,7 @@ class _ShopBuilder:
                 filterable, None, 1))
         # the merchant shows colour on the product page; manufacturer stays hidden (is_visible_on_front 0)
         self.db.execute(
-            f"UPDATE {self.db.table('catalog_eav_attribute')} SET is_visible_on_front = 1"  # noqa: S608
+            f"UPDATE {self.db.table('catalog_eav_attribute')} SET is_visible_on_front = 1"
             " WHERE attribute_id = %s", (self.attr["color"],))
         for label_id, (code, store, label) in enumerate(_ATTRIBUTE_LABELS, start=1):
             rows["eav_attribute_label"].append((label_id, self.attr[code], store, label))
@@ -879,7 +879,7 @@ class _ShopBuilder:
         table = self.db.table("catalog_category_entity")
         for cid in (1, 2):
             self.db.execute(
-                f"UPDATE {table} SET children_count = %s, created_at = %s, updated_at = %s"  # noqa: S608
+                f"UPDATE {table} SET children_count = %s, created_at = %s, updated_at = %s"
                 " WHERE entity_id = %s", (descendants[cid], self._created(cid), self._updated(cid), cid))
         # the outlet root (level 1)
         self.w.rows["catalog_category_entity"].append(
@@ -1404,17 +1404,17 @@ class _ShopBuilder:
 
         index, groups = t("catalog_product_index_price"), t("customer_group")
         after("catalog_product_index_price",
-              f"INSERT INTO {index} (entity_id, customer_group_id, website_id, tax_class_id, price, final_price,"  # noqa: S608
+              f"INSERT INTO {index} (entity_id, customer_group_id, website_id, tax_class_id, price, final_price,"
               " min_price, max_price) SELECT i.entity_id, g.customer_group_id, i.website_id, i.tax_class_id, i.price,"
               f" i.final_price, i.min_price, i.max_price FROM {index} i JOIN {groups} g"
               " ON g.customer_group_id <> i.customer_group_id WHERE i.customer_group_id = %s"
               " ORDER BY i.entity_id, g.customer_group_id, i.website_id", (CUSTOMER_GROUPS[0],))
         gallery_value = t("catalog_product_entity_media_gallery_value")
         after("catalog_product_entity_media_gallery_value_to_entity",
-              f"INSERT INTO {t('catalog_product_entity_media_gallery_value_to_entity')} (value_id, entity_id)"  # noqa: S608
+              f"INSERT INTO {t('catalog_product_entity_media_gallery_value_to_entity')} (value_id, entity_id)"
               f" SELECT value_id, entity_id FROM {gallery_value} WHERE store_id = %s ORDER BY value_id", (0,))
         after("catalog_url_rewrite_product_category",
-              f"INSERT INTO {t('catalog_url_rewrite_product_category')} (url_rewrite_id, category_id, product_id)"  # noqa: S608
+              f"INSERT INTO {t('catalog_url_rewrite_product_category')} (url_rewrite_id, category_id, product_id)"
               " SELECT url_rewrite_id, CAST(JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.category_id')) AS UNSIGNED),"
               f" entity_id FROM {t('url_rewrite')} WHERE entity_type = %s AND metadata IS NOT NULL"
               " ORDER BY url_rewrite_id", ("product",))
@@ -1547,7 +1547,7 @@ def generate_shop(db: Database, products: int = 50, seed: int = 42, now: datetim
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     now = now.replace(microsecond=0)
-    existing = db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity')}")  # noqa: S608
+    existing = db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity')}")
     if existing:
         raise ValueError(f"{db.params.database} already holds {existing} products; generate into a fresh schema")
     started = time.perf_counter()
@@ -1606,7 +1606,7 @@ def _incomplete_reason(db: Database) -> str | None:
     products, highest = db.query(f"SELECT COUNT(*), MAX(entity_id) FROM {db.table('catalog_product_entity')}")[0]
     if not products:
         return "Magento's tables hold no products (an interrupted load?)"
-    skus = dict(db.query(f"SELECT entity_id, sku FROM {db.table('catalog_product_entity')}"  # noqa: S608
+    skus = dict(db.query(f"SELECT entity_id, sku FROM {db.table('catalog_product_entity')}"
                          " WHERE entity_id < %s", (FIRST_BULK_PRODUCT_ID,)))
     wrong = [name for name in _FIXED_SKUS
              if skus.get(WELL_KNOWN_PRODUCTS[name]) != _FIXED_SKUS[name]]
@@ -1614,7 +1614,7 @@ def _incomplete_reason(db: Database) -> str | None:
         return f"its products are not the demo shop's (no {_FIXED_SKUS[wrong[0]]!r} at id {WELL_KNOWN_PRODUCTS[wrong[0]]})"
     if int(highest) != int(products):
         return f"{products} products but ids up to {highest} (an interrupted load?)"
-    named = db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity_varchar')}"  # noqa: S608
+    named = db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity_varchar')}"
                       " WHERE attribute_id = %s AND store_id = 0", (manifest().attributes["name"],))
     if int(named) != int(products):
         return f"{products} products but {named} product names (an interrupted load?)"
@@ -1623,7 +1623,7 @@ def _incomplete_reason(db: Database) -> str | None:
               ("salesrule", "rule_id", set(CART_RULES.values())),
               ("catalogrule", "rule_id", set(CATALOG_RULES.values())))
     for table, column, wanted in checks:
-        present = {row[0] for row in db.query(f"SELECT {column} FROM {db.table(table)}")}  # noqa: S608
+        present = {row[0] for row in db.query(f"SELECT {column} FROM {db.table(table)}")}
         if not wanted <= present:
             return f"{table} lacks the demo shop's {column} {sorted(wanted - present)[:5]} (an interrupted load?)"
     return None
@@ -1670,7 +1670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"demo shop: {reason}. Nothing was changed; drop the tables (rerun with --replace instead "
                       "of --if-missing) or empty the database", file=sys.stderr)
                 return 2
-            products = int(db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity')}"))  # noqa: S608
+            products = int(db.scalar(f"SELECT COUNT(*) FROM {db.table('catalog_product_entity')}"))
             note = "" if products == args.products else f" (not the {args.products:,} asked for; --replace rebuilds it)"
             print(f"demo shop: {params.describe()} (prefix {params.table_prefix!r}) already holds the demo shop, "
                   f"{products:,} products{note}; left alone")

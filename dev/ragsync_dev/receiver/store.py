@@ -247,7 +247,7 @@ class ReceiverStore:
             params.append(int(store_id))
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         rows = self._fetch(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents{clause} ORDER BY type, store_id, id",  # noqa: S608
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents{clause} ORDER BY type, store_id, id",
             params,
         )
         return [self._document(row) for row in rows]
@@ -255,7 +255,7 @@ class ReceiverStore:
     def document(self, type: str, id: str, store_id: int) -> dict[str, Any] | None:
         """Return the latest document of one key, or None when nothing was received for it."""
         rows = self._fetch(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE type = ? AND id = ? AND store_id = ?",  # noqa: S608
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE type = ? AND id = ? AND store_id = ?",
             (type, str(id), int(store_id)),
         )
         return self._document(rows[0]) if rows else None

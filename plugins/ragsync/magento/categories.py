@@ -227,7 +227,7 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
                 except ContentError as exc:
                     batch.problems.append(Problem(self.entity_type, str(category_id), sid, exc.reason))
                     continue
-                except Exception as exc:  # noqa: BLE001 - one bad category must not stop the run
+                except Exception as exc:
                     log.exception("category %s store %s could not be built", category_id, sid)
                     batch.problems.append(
                         Problem(self.entity_type, str(category_id), sid, f"{type(exc).__name__}: {exc}"))

@@ -286,7 +286,7 @@ class _CmsReader(ChunkedReader[int, Any]):
                 except ContentError as exc:
                     batch.problems.append(Problem(self.entity_type, str(entity_id), sid, exc.reason))
                     continue
-                except Exception as exc:  # noqa: BLE001 - one bad page or block must not stop the run
+                except Exception as exc:
                     log.exception("%s %s store %s could not be built", self.entity_type, entity_id, sid)
                     batch.problems.append(
                         Problem(self.entity_type, str(entity_id), sid, f"{type(exc).__name__}: {exc}"))

@@ -253,7 +253,7 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
                 except ContentError as exc:
                     batch.problems.append(Problem(self.entity_type, str(product_id), sid, _reason(exc)))
                     continue
-                except Exception as exc:  # noqa: BLE001 - one bad product must not stop the run
+                except Exception as exc:
                     log.exception("product %s store %s could not be built", product_id, sid)
                     batch.problems.append(
                         Problem(self.entity_type, str(product_id), sid, f"{type(exc).__name__}: {exc}")

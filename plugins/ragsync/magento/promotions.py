@@ -317,7 +317,7 @@ class PromotionReader(ChunkedReader[str, Any]):
                 except ContentError as exc:
                     batch.problems.append(Problem(self.entity_type, doc_id, store.store_id, exc.reason))
                     continue
-                except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the run
+                except Exception as exc:
                     log.exception("promotion %s store %s could not be built", doc_id, store.store_id)
                     batch.problems.append(
                         Problem(self.entity_type, doc_id, store.store_id, f"{type(exc).__name__}: {exc}"))

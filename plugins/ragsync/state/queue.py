@@ -187,8 +187,8 @@ class QueueRepository:
             self.db, "entity_type, entity_id, store_id", "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ENTITY)",
             keys, " AND status = 'processing'")}
 
-    def _claim(self, limit: int, token: str, now: datetime, lease_seconds: int, shard: int | None,
-               shards: int | None) -> tuple[bool, list[QueueRow]]:
+    def _claim(self, limit: int, token: str, now: datetime, lease_seconds: int,  # noqa: C901 - one claim transaction, step by step
+               shard: int | None, shards: int | None) -> tuple[bool, list[QueueRow]]:
         """Return (whether other workers held every candidate, rows leased) for one claim transaction.
 
         1. Candidate ids come from a plain (non-locking) read of the claim index alone, one read

@@ -267,7 +267,7 @@ class _AnswerServer(ThreadingHTTPServer):
 class _AnswerHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         server = self.server
         assert isinstance(server, _AnswerServer)
         server.ports.append(self.client_address[1])
@@ -283,7 +283,7 @@ class _AnswerHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client stopped reading
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
