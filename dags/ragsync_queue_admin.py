@@ -14,6 +14,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from ragsync.vocabulary import CLEARABLE_STATUSES
+
 
 @dag(
     dag_id="ragsync_queue_admin",
@@ -27,7 +29,7 @@ from airflow.sdk import Param, dag, task
     default_args={"owner": "ragsync", "retries": 0},
     params={
         "action": Param("test_connection", enum=["retry", "clear", "test_connection"]),
-        "status": Param(None, type=["null", "string"], enum=[None, "sent", "failed", "dead", "pending", "all"],
+        "status": Param(None, type=["null", "string"], enum=[None, *CLEARABLE_STATUSES, "all"],
                         description="retry: failed or dead (empty = both); clear: which status"),
         "confirm": Param(False, type="boolean", description="Required for clear"),
     },

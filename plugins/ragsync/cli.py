@@ -33,7 +33,15 @@ from ragsync.errors import (
     describe,
     mysql_errno,
 )
-from ragsync.vocabulary import CMS_SCOPES, ENTITY_TYPES, OPEN_STATUSES, PROMOTION_KINDS, QUEUE_STATUSES
+from ragsync.vocabulary import (
+    CLEARABLE_STATUSES,
+    CMS_SCOPES,
+    ENTITY_TYPES,
+    OPEN_STATUSES,
+    PROMOTION_KINDS,
+    QUEUE_STATUSES,
+    RETRYABLE_STATUSES,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_CONFIRMED = 0, 1, 2, 3, 4
 SYNC_TYPES = {"products": "product", "categories": "category", "cms": "cms", "promotions": "promotion"}
@@ -512,10 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="queue_process")
     queue_sub.add_parser("status", help="counts per status, breaker state").set_defaults(handler="queue_status")
     p = queue_sub.add_parser("retry", help="put failed/dead items back to pending")
-    p.add_argument("--status", choices=["failed", "dead"], help="only this status (default both)")
+    p.add_argument("--status", choices=list(RETRYABLE_STATUSES), help="only this status (default both)")
     p.set_defaults(handler="queue_retry")
     p = queue_sub.add_parser("clear", help="delete items by status")
-    p.add_argument("--status", required=True, choices=["sent", "failed", "dead", "pending", "all"])
+    p.add_argument("--status", required=True, choices=[*CLEARABLE_STATUSES, "all"])
     p.add_argument("--force", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler="queue_clear")
     queue_sub.add_parser("reset-stuck", help="return expired processing items to pending").set_defaults(

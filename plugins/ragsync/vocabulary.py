@@ -25,6 +25,10 @@ QUEUE_STATUSES = ("pending", "processing", "sent", "failed", "dead")
 """A queue row's ``status``, in life-cycle order."""
 OPEN_STATUSES = ("pending", "failed")
 """Statuses of the (at most one) open row per entity: waiting to be sent."""
+RETRYABLE_STATUSES = ("failed", "dead")
+"""What ``queue retry`` (and the Retry buttons, and the admin DAG's ``retry``) put back to pending."""
+CLEARABLE_STATUSES = ("sent", "failed", "dead", "pending")
+"""What ``queue clear`` may delete (and ``all`` of them); the dashboard offers the first three."""
 QUEUE_SOURCES = ("incremental", "full", "manual", "reconcile")
 """What queued a row (``rag_sync_queue.source``)."""
 

@@ -20,6 +20,7 @@ from ragsync.errors import ConfigError, TransientError
 from ragsync.pipeline import maintenance
 from ragsync.settings import Settings, load_settings
 from ragsync.state.audit import AuditLog
+from ragsync.vocabulary import CLEARABLE_STATUSES, RETRYABLE_STATUSES
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TEST_TIMEOUT_SECONDS = 15.0
-RETRYABLE = ("failed", "dead")
-CLEARABLE_HERE = ("sent", "failed", "dead")
+RETRYABLE = RETRYABLE_STATUSES
+CLEARABLE_HERE = CLEARABLE_STATUSES[:3]  # pending is cleared from the CLI or the admin DAG only
 
 
 def settings_or_defaults() -> tuple[Settings, str | None]:

@@ -27,7 +27,7 @@ from ragsync.state.ledger import Ledger
 from ragsync.state.queue import QueueRepository
 from ragsync.state.runs import SyncRuns
 from ragsync.state.watermarks import Watermarks
-from ragsync.vocabulary import ENTITY_TYPES
+from ragsync.vocabulary import ENTITY_TYPES, PROMOTION_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def parse_ids(entity_type: str, ids: Iterable[Any] | str | None) -> list[Any] | 
         text = str(raw).strip()
         if entity_type == "promotion":
             kind, _, number = text.partition("-")
-            if kind in ("cart", "catalog") and number.isdigit():
+            if kind in PROMOTION_KINDS and number.isdigit():
                 parsed.append(f"{kind}-{int(number)}")
                 continue
             raise ConfigError(f"invalid promotion id {text!r}: use cart-<rule_id> or catalog-<rule_id>, e.g. cart-3")

@@ -16,6 +16,7 @@ from ragsync.db import MAGENTO_CONN_ID, RAGSYNC_CONN_ID, Database
 from ragsync.errors import ConfigError, describe, is_transient
 from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params, types_for
 from ragsync.settings import Settings, load_settings
+from ragsync.vocabulary import ENTITY_TYPES, RETRYABLE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,6 @@ def capture_changes() -> dict[str, Any]:
     """Queue what changed in Magento since the last capture, for every enabled entity type."""
     from ragsync.pipeline.alerts import emit_sync_metrics
     from ragsync.pipeline.sync import SyncService, is_type_enabled
-    from ragsync.vocabulary import ENTITY_TYPES
 
     with task_runtime() as runtime:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)
@@ -240,7 +240,7 @@ def queue_admin(action: str, status: str | None = None, confirm: bool = False,
         if action == "test_connection":
             return _plain(maintenance.test_connection(runtime.ragsync, runtime.hook, username=username))
         if action == "retry":
-            statuses = (status,) if status in ("failed", "dead") else ("failed", "dead")
+            statuses = (status,) if status in RETRYABLE_STATUSES else RETRYABLE_STATUSES
             return _plain(maintenance.retry_items(runtime.ragsync, statuses, username=username))
         if action == "clear":
             if not status:
