@@ -191,6 +191,10 @@ class ChunkedReader(Generic[IdT, ChunkT]):
         self.store_ids = [s.store_id for s in self.stores]
         self._lock = threading.RLock()
         """Serializes database access: ``read_all`` fetches on a background thread."""
+        self.setup()
+
+    def setup(self) -> None:
+        """Read what the reader needs from its settings; subclasses extend it (no database access here)."""
 
     def prepare(self) -> None:
         """Read what every chunk shares."""

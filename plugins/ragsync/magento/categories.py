@@ -41,13 +41,13 @@ from ragsync.documents.text import ContentError, check_document_size, clean_text
 from ragsync.magento.base import (
     ChunkedReader,
 )
-from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, MagentoContext, StoreView
+from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context, has_block_directive
 from ragsync.magento.eav import EavValues, IdSelection, current_version_condition, load_values
 from ragsync.magento.urls import absolute_url, canonical_paths
 
 if TYPE_CHECKING:
-    from ragsync.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +97,11 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
     entity_type = "category"
     table = ENTITY_TABLE
 
-    def __init__(
-        self,
-        ctx: MagentoContext,
-        settings: Settings,
-        stores: Sequence[StoreView] | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        super().__init__(ctx, settings, stores, now)
-        self.min_level = settings.categories.min_level
-        self.include_inactive = settings.categories.include_inactive
-        self.blocks = BlockLibrary(ctx, self.store_ids, self.now, self._lock)
+    def setup(self) -> None:
+        """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        self.min_level = self.settings.categories.min_level
+        self.include_inactive = self.settings.categories.include_inactive
+        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, self._lock)
         self._contexts: dict[int, DirectiveContext] = {}
 
     # --- what every chunk shares ------------------------------------------------------------

@@ -43,13 +43,13 @@ from ragsync.documents.text import ContentError, check_document_size, clean_text
 from ragsync.magento.base import (
     ChunkedReader,
 )
-from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.magento.context import StoreView
 from ragsync.magento.directives import BlockLibrary, block_references, directive_context, has_block_directive
 from ragsync.magento.eav import IdSelection, current_version_condition
 from ragsync.magento.urls import absolute_url, canonical_paths
 
 if TYPE_CHECKING:
-    from ragsync.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,9 @@ class _CmsReader(ChunkedReader[int, Any]):
     id_column: str
     text_columns: tuple[str, ...]
 
-    def __init__(
-        self,
-        ctx: MagentoContext,
-        settings: Settings,
-        stores: Sequence[StoreView] | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        super().__init__(ctx, settings, stores, now)
-        self.blocks = BlockLibrary(ctx, self.store_ids, self.now, self._lock)
+    def setup(self) -> None:
+        """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, self._lock)
         """The CMS blocks widgets may include, read once per reader on first use."""
         self._contexts: dict[int, DirectiveContext] = {}
 

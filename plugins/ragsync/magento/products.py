@@ -45,7 +45,7 @@ from ragsync.documents.text import (
     format_price,
 )
 from ragsync.magento.base import ChunkedReader
-from ragsync.magento.context import Attribute, MagentoContext, StoreView
+from ragsync.magento.context import Attribute, StoreView
 from ragsync.magento.directives import BlockLibrary, directive_context
 from ragsync.magento.eav import IdSelection
 from ragsync.magento.product_rows import (
@@ -64,7 +64,7 @@ from ragsync.magento.product_rows import (
 from ragsync.magento.urls import absolute_url
 
 if TYPE_CHECKING:
-    from ragsync.settings import Settings
+    pass
 
 __all__ = ["QUERIES_PER_CHUNK", "ProductChunk", "ProductReader", "special_price_applies"]
 
@@ -150,21 +150,15 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
     entity_type = "product"
     table = ENTITY_TABLE
 
-    def __init__(
-        self,
-        ctx: MagentoContext,
-        settings: Settings,
-        stores: Sequence[StoreView] | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        super().__init__(ctx, settings, stores, now)
-        self.include_disabled = settings.products.include_disabled
+    def setup(self) -> None:
+        """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        self.include_disabled = self.settings.products.include_disabled
         self._directive_contexts: dict[int, DirectiveContext] = {}
-        self.blocks = BlockLibrary(ctx, self.store_ids, self.now, lock=self._lock)
+        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, lock=self._lock)
         self._today = {s.store_id: _local_date(self.now, s.timezone) for s in self.stores}
         # (store, category ids) -> (names, paths); bounded by the distinct assignments of one chunk
         self._category_cache: dict[tuple[int, tuple[int, ...]], tuple[list[str], list[str]]] = {}
-        self.rows = ProductRowFetcher(ctx, self.store_ids, self.now, settings.products.attributes)
+        self.rows = ProductRowFetcher(self.ctx, self.store_ids, self.now, self.settings.products.attributes)
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property

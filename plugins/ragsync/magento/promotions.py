@@ -44,12 +44,12 @@ from ragsync.magento.base import (
     existing_in_table,
     keyset_chunks,
 )
-from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.magento.context import StoreView
 from ragsync.magento.eav import current_version_condition
 from ragsync.vocabulary import PROMOTION_KINDS, PROMOTION_SCOPES
 
 if TYPE_CHECKING:
-    from ragsync.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -139,17 +139,11 @@ class PromotionReader(ChunkedReader[str, Any]):
 
     entity_type = "promotion"
 
-    def __init__(
-        self,
-        ctx: MagentoContext,
-        settings: Settings,
-        stores: Sequence[StoreView] | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        super().__init__(ctx, settings, stores, now)
-        self.kinds: tuple[str, ...] = PROMOTION_SCOPES[settings.promotions.type]
+    def setup(self) -> None:
+        """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        self.kinds: tuple[str, ...] = PROMOTION_SCOPES[self.settings.promotions.type]
         """The rule kinds ``promotions.type`` selects: what ``iter_id_chunks`` pages through."""
-        self.include_coupon_codes = settings.promotions.include_coupon_codes
+        self.include_coupon_codes = self.settings.promotions.include_coupon_codes
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property
