@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from ragsync.documents.directives import DirectiveContext
 from ragsync.documents.model import ReadBatch
 from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.magento.directives import BlockLibrary, directive_context
 from ragsync.magento.eav import current_version_condition
 
 if TYPE_CHECKING:
@@ -268,6 +270,25 @@ class ChunkedReader(Generic[IdT, ChunkT]):
             chunks = iter(head)
         for fetched in prefetched(chunks, self.fetch_chunk, name=f"ragsync-{self.entity_type}"):
             yield self.build_chunk(fetched)
+
+
+class DirectiveReader(ChunkedReader[IdT, ChunkT]):
+    """A reader whose texts carry Magento directives: one CMS block library, one directive context per store view."""
+
+    def setup(self) -> None:
+        """Create the block library (read on first use) and the empty cache of directive contexts."""
+        super().setup()
+        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, self._lock)
+        """The CMS blocks widgets may include, read once per reader on first use."""
+        self._directive_contexts: dict[int, DirectiveContext] = {}
+
+    def directive_context(self, store: StoreView) -> DirectiveContext:
+        """Return the directive context of a store view (its URLs, config and CMS blocks), built once."""
+        context = self._directive_contexts.get(store.store_id)
+        if context is None:
+            context = directive_context(self.ctx, store, self.blocks)
+            self._directive_contexts[store.store_id] = context
+        return context
 
 
 def existing_in_table(ctx: MagentoContext, table: str, id_column: str, ids: Iterable[int],

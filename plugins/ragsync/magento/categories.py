@@ -32,17 +32,17 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ragsync.documents.directives import DirectiveContext, render_directives_with_problems
+from ragsync.documents.directives import render_directives_with_problems
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import category_content
 from ragsync.documents.shapes import CategoryData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
-    ChunkedReader,
+    DirectiveReader,
 )
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, StoreView
-from ragsync.magento.directives import BlockLibrary, directive_context, has_block_directive
+from ragsync.magento.directives import has_block_directive
 from ragsync.magento.eav import EavValues, IdSelection, current_version_condition, load_values
 from ragsync.magento.urls import absolute_url, canonical_paths
 
@@ -91,7 +91,7 @@ def _path(value: Any) -> tuple[int, ...]:
     return tuple(int(part) for part in str(value or "").split("/") if part.strip().isdigit())
 
 
-class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
+class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
     """Read catalog categories into per-store-view documents (see the module docstring)."""
 
     entity_type = "category"
@@ -99,10 +99,9 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
 
     def setup(self) -> None:
         """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        super().setup()
         self.min_level = self.settings.categories.min_level
         self.include_inactive = self.settings.categories.include_inactive
-        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, self._lock)
-        self._contexts: dict[int, DirectiveContext] = {}
 
     # --- what every chunk shares ------------------------------------------------------------
     @cached_property
@@ -116,13 +115,6 @@ class CategoryReader(ChunkedReader[int, "CategoryChunk"]):
         with self._lock:
             _ = (self.ctx.link_fields, self.attributes)
 
-    def directive_context(self, store: StoreView) -> DirectiveContext:
-        """Return the directive context of a store view (built once per reader)."""
-        context = self._contexts.get(store.store_id)
-        if context is None:
-            context = directive_context(self.ctx, store, self.blocks)
-            self._contexts[store.store_id] = context
-        return context
 
     # --- ids ----------------------------------------------------------------------------------
     def changed_ids(self, since: datetime, until: datetime | None = None) -> list[int]:

@@ -41,10 +41,10 @@ from ragsync.documents.render import cms_block_content, cms_page_content
 from ragsync.documents.shapes import CmsBlockData, CmsPageData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text
 from ragsync.magento.base import (
-    ChunkedReader,
+    DirectiveReader,
 )
 from ragsync.magento.context import StoreView
-from ragsync.magento.directives import BlockLibrary, block_references, directive_context, has_block_directive
+from ragsync.magento.directives import block_references, has_block_directive
 from ragsync.magento.eav import IdSelection, current_version_condition
 from ragsync.magento.urls import absolute_url, canonical_paths
 
@@ -91,19 +91,13 @@ def _ids(ids: Sequence[Any]) -> list[int]:
     return sorted({int(i) for i in ids})
 
 
-class _CmsReader(ChunkedReader[int, Any]):
+class _CmsReader(DirectiveReader[int, Any]):
     """What page and block readers share: ids, placement, store winners, directive rendering."""
 
     entity_type: str
     table: str
     id_column: str
     text_columns: tuple[str, ...]
-
-    def setup(self) -> None:
-        """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
-        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, self._lock)
-        """The CMS blocks widgets may include, read once per reader on first use."""
-        self._contexts: dict[int, DirectiveContext] = {}
 
     # --- hooks ----------------------------------------------------------------------------------
     def selected(self, identifier: str) -> bool:
@@ -123,13 +117,6 @@ class _CmsReader(ChunkedReader[int, Any]):
             _ = self.ctx.link_fields
             self.ctx.config(HOME_PAGE_PATH)
 
-    def directive_context(self, store: StoreView) -> DirectiveContext:
-        """Return the directive context of a store view (built once per reader)."""
-        context = self._contexts.get(store.store_id)
-        if context is None:
-            context = directive_context(self.ctx, store, self.blocks)
-            self._contexts[store.store_id] = context
-        return context
 
     # --- ids ----------------------------------------------------------------------------------
     def _updated_ids(self, table: str, id_column: str, since: datetime, until: datetime | None) -> list[int]:

@@ -32,7 +32,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ragsync.documents.directives import DirectiveContext, render_directives_with_problems
+from ragsync.documents.directives import render_directives_with_problems
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
 from ragsync.documents.render import money, product_content
@@ -44,9 +44,8 @@ from ragsync.documents.text import (
     decode_text,
     format_price,
 )
-from ragsync.magento.base import ChunkedReader
+from ragsync.magento.base import DirectiveReader
 from ragsync.magento.context import Attribute, StoreView
-from ragsync.magento.directives import BlockLibrary, directive_context
 from ragsync.magento.eav import IdSelection
 from ragsync.magento.product_rows import (
     ENTITY_TABLE,
@@ -144,7 +143,7 @@ def special_price_applies(from_value: Any, to_value: Any, today: date) -> bool:
     return (start is None or start <= today) and (end is None or today <= end)
 
 
-class ProductReader(ChunkedReader[int, "ProductChunk"]):
+class ProductReader(DirectiveReader[int, "ProductChunk"]):
     """Read catalog products into per-store-view documents (see the module docstring)."""
 
     entity_type = "product"
@@ -152,9 +151,8 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
 
     def setup(self) -> None:
         """Read this reader's settings (called once by ``ChunkedReader.__init__``; no database access)."""
+        super().setup()
         self.include_disabled = self.settings.products.include_disabled
-        self._directive_contexts: dict[int, DirectiveContext] = {}
-        self.blocks = BlockLibrary(self.ctx, self.store_ids, self.now, lock=self._lock)
         self._today = {s.store_id: _local_date(self.now, s.timezone) for s in self.stores}
         # (store, category ids) -> (names, paths); bounded by the distinct assignments of one chunk
         self._category_cache: dict[tuple[int, tuple[int, ...]], tuple[list[str], list[str]]] = {}
@@ -531,13 +529,6 @@ class ProductReader(ChunkedReader[int, "ProductChunk"]):
         return converted[0], tuple(f"{field}: {p}" for p in found)
 
     # --- directives -----------------------------------------------------------------------------
-    def directive_context(self, store: StoreView) -> DirectiveContext:
-        """Return the directive context of a store view (its URLs, config and CMS blocks)."""
-        context = self._directive_contexts.get(store.store_id)
-        if context is None:
-            context = directive_context(self.ctx, store, self.blocks)
-            self._directive_contexts[store.store_id] = context
-        return context
 
 
 _STORE_DEPENDENT: tuple[str | None, tuple[str, ...]] = (None, ("store-dependent",))
