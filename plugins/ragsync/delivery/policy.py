@@ -1,6 +1,6 @@
 """How each webhook response is classified, when a failed row is tried again, and Retry-After parsing.
 
-The classification is design.md section 5's table:
+The classification (also in docs/delivery.md, "Retries and backoff" and "Dead letters"):
 
 ==============================================  ==========  =============================================
 response                                        outcome     effect
