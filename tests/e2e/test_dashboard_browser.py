@@ -16,7 +16,7 @@ import pytest
 
 from ragsync.state.audit import AuditLog
 from ragsync.state.ledger import Ledger
-from ragsync.state.queue import QueueRepository
+from ragsync.state.queue_view import QueueView
 
 from .conftest import ROOT, USERS, AirflowServer
 
@@ -107,7 +107,7 @@ def test_login_through_airflow_then_dashboard_inside_the_airflow_ui(admin_browse
                                                                      airflow_server: AirflowServer) -> None:
     driver = admin_browser
     open_in_airflow_ui(driver, airflow_server, "ragsync-dashboard")
-    counts = QueueRepository(airflow_server.db).counts_by_status()
+    counts = QueueView(airflow_server.db).counts_by_status()
     shown = {e.get_attribute("data-count"): int(e.text.replace(",", ""))
              for e in driver.find_elements(By.CSS_SELECTOR, "[data-count]")}
     assert shown == counts
@@ -254,7 +254,7 @@ def test_view_one_items_document(admin_browser: Any, airflow_server: AirflowServ
     wait(driver, EC.element_to_be_clickable((By.LINK_TEXT, str(queue_id)))).click()
     wait(driver, lambda d: d.current_url.endswith(f"/ragsync/queue/{queue_id}"))
     shown = json.loads(driver.find_element(By.ID, "document-json").text)
-    row = QueueRepository(airflow_server.db).get(int(queue_id))
+    row = QueueView(airflow_server.db).get(int(queue_id))
     assert row is not None
     assert shown == json.loads(row["document"])
     assert driver.find_element(By.ID, "item-attempts").text == str(row["attempts"])
@@ -283,7 +283,7 @@ def test_mass_retry_of_dead_items(admin_browser: Any, airflow_server: AirflowSer
 def test_process_queue_creates_a_dag_run_and_delivers_nothing_itself(admin_browser: Any,
                                                                      airflow_server: AirflowServer) -> None:
     driver = admin_browser
-    counts = QueueRepository(airflow_server.db).counts_by_status()
+    counts = QueueView(airflow_server.db).counts_by_status()
     received = airflow_server.receiver.request_count
     open_in_airflow_ui(driver, airflow_server, "ragsync-dashboard")
     driver.find_element(By.ID, "qa-process-queue").click()
@@ -295,7 +295,7 @@ def test_process_queue_creates_a_dag_run_and_delivers_nothing_itself(admin_brows
         f"{airflow_server.url}/api/v2/dags/ragsync_process_queue/dagRuns?order_by=-run_after&limit=20",
         timeout=30).json()["dag_runs"]
     assert any(r["run_type"] == "manual" and r.get("triggering_user_name") == "admin" for r in runs)
-    assert QueueRepository(airflow_server.db).counts_by_status() == counts
+    assert QueueView(airflow_server.db).counts_by_status() == counts
     assert airflow_server.receiver.request_count == received
 
 

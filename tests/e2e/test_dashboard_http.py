@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from ragsync.state.audit import AuditLog
-from ragsync.state.queue import QueueRepository
+from ragsync.state.queue_view import QueueView
 
 from .conftest import AirflowServer
 
@@ -61,12 +61,12 @@ def test_viewer_reads_everything_and_may_do_nothing(airflow_server: AirflowServe
     for path in [*READ_ROUTES, f"/ragsync/queue/{item}", f"/ragsync/api/queue/{item}"]:
         response = viewer.get(airflow_server.url + path, timeout=30)
         assert response.status_code == 200, (path, response.text[:300])
-    counts = QueueRepository(airflow_server.db).counts_by_status()
+    counts = QueueView(airflow_server.db).counts_by_status()
     log_size = airflow_server.db.scalar("SELECT COUNT(*) FROM rag_sync_log")
     for action, body in ACTIONS.items():
         response = viewer.post(f"{airflow_server.url}/ragsync/api/actions/{action}", json=body, timeout=30)
         assert response.status_code == 403, action
-    assert QueueRepository(airflow_server.db).counts_by_status() == counts
+    assert QueueView(airflow_server.db).counts_by_status() == counts
     assert airflow_server.db.scalar("SELECT COUNT(*) FROM rag_sync_log") == log_size
 
 
@@ -76,7 +76,7 @@ def test_admin_acts_and_the_audit_log_names_them(airflow_server: AirflowServer) 
     target = int(airflow_server.db.scalar("SELECT MAX(id) FROM rag_sync_queue WHERE status = 'pending'"))
     response = admin.post(f"{url}/delete", json={"ids": [target]}, timeout=30)
     assert response.status_code == 200 and response.json() == {"deleted": 1}
-    assert QueueRepository(airflow_server.db).get(target) is None
+    assert QueueView(airflow_server.db).get(target) is None
     entry = AuditLog(airflow_server.db).recent(limit=1)[0]
     assert (entry.event, entry.username) == ("manual_clear", "admin")
 
@@ -85,10 +85,10 @@ def test_admin_acts_and_the_audit_log_names_them(airflow_server: AirflowServer) 
     entry = AuditLog(airflow_server.db).recent(limit=1)[0]
     assert (entry.event, entry.username) == ("connection_test", "admin")
 
-    sent = QueueRepository(airflow_server.db).counts_by_status()["sent"]
+    sent = QueueView(airflow_server.db).counts_by_status()["sent"]
     response = admin.post(f"{url}/clear", json={"status": "sent"}, timeout=30)
     assert response.status_code == 200 and response.json() == {"deleted": sent, "status": "sent"}
-    assert QueueRepository(airflow_server.db).counts_by_status()["sent"] == 0
+    assert QueueView(airflow_server.db).counts_by_status()["sent"] == 0
 
 
 def test_actions_take_json_posts_only(airflow_server: AirflowServer) -> None:
