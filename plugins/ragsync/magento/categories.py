@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ragsync.documents.directives import render_directives_with_problems
 from ragsync.documents.markdown import html_to_markdown
@@ -43,11 +43,8 @@ from ragsync.magento.base import (
 )
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, StoreView
 from ragsync.magento.directives import has_block_directive
-from ragsync.magento.eav import EavValues, IdSelection, current_version_condition, load_values
+from ragsync.magento.eav import EavValues, IdSelection, as_int, current_version_condition, load_values
 from ragsync.magento.urls import absolute_url, canonical_paths
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +73,6 @@ class CategoryChunk:
     values: EavValues | None = None
     """Values of the chunk's categories and of all their ancestors."""
     paths: dict[tuple[int, int], str] = field(default_factory=dict)
-
-
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _path(value: Any) -> tuple[int, ...]:
@@ -174,7 +162,7 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
         return None if chunk.values is None else chunk.values.get(entity_id, code, store_id)
 
     def _active(self, chunk: CategoryChunk, entity_id: int, store_id: int) -> bool:
-        return _int(self._value(chunk, entity_id, "is_active", store_id)) == 1
+        return as_int(self._value(chunk, entity_id, "is_active", store_id)) == 1
 
     def _under_root(self, row: _CategoryRow, store: StoreView) -> bool:
         """Return True when the category is below the store's root (or is the root, for ``min_level`` 1)."""
@@ -245,7 +233,7 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
         name = self._name(chunk, category_id, sid)
         below_root = row.path[2:] if len(row.path) > 2 else (category_id,)
         names = [self._name(chunk, ancestor, sid) for ancestor in below_root[:-1]] + [name]
-        include_in_menu = _int(self._value(chunk, category_id, "include_in_menu", sid))
+        include_in_menu = as_int(self._value(chunk, category_id, "include_in_menu", sid))
         url = absolute_url(store, chunk.paths.get((category_id, sid))) or (
             f"{store.base_url}catalog/category/view/id/{category_id}")
         data: CategoryData = {

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ragsync.documents.cms_types import detect_document_type, extract_headings
 from ragsync.documents.directives import DirectiveContext, render_directives_with_problems
@@ -47,9 +47,6 @@ from ragsync.magento.context import StoreView
 from ragsync.magento.directives import block_references, has_block_directive
 from ragsync.magento.eav import IdSelection, current_version_condition
 from ragsync.magento.urls import absolute_url, canonical_paths
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -169,6 +169,16 @@ def entity_id_column(ctx: MagentoContext, entity_table: str) -> str:
     return ids.get(entity_table, "entity_id")
 
 
+def as_int(value: Any) -> int | None:
+    """Return a stored value as an int, or None when it is empty or not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def decode_bytes(value: Any) -> tuple[Any, str | None]:
     """Return (text, None) for valid UTF-8 bytes or str, or (None, reason) for invalid bytes."""
     if not isinstance(value, bytes | bytearray):

@@ -31,6 +31,7 @@ from ragsync.magento.eav import (
     EavValues,
     IdSelection,
     SubquerySelection,
+    as_int,
     current_version_condition,
     decode_bytes,
     load_values,
@@ -114,16 +115,6 @@ class ProductChunk:
     """parent id -> its children, sorted by id."""
     child_values: EavValues | None = None
     """The values of the children outside the chunk (those inside it are in ``values``)."""
-
-
-def as_int(value: Any) -> int | None:
-    """Return a stored value as an int, or None when it is empty or not a number."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def single_line(value: Any) -> str | None:

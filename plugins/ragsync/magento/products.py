@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ragsync.documents.directives import render_directives_with_problems
@@ -46,7 +46,7 @@ from ragsync.documents.text import (
 )
 from ragsync.magento.base import DirectiveReader
 from ragsync.magento.context import Attribute, StoreView
-from ragsync.magento.eav import IdSelection
+from ragsync.magento.eav import IdSelection, as_int
 from ragsync.magento.product_rows import (
     ENTITY_TABLE,
     QUERIES_PER_CHUNK,
@@ -55,15 +55,11 @@ from ragsync.magento.product_rows import (
     ProductChunk,
     ProductRowFetcher,
     SuperAttribute,
-    as_int,
     category_tree,
     changed_product_ids,
     single_line,
 )
 from ragsync.magento.urls import absolute_url
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["QUERIES_PER_CHUNK", "ProductChunk", "ProductReader", "special_price_applies"]
 

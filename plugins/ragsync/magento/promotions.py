@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ragsync.documents.markdown import html_to_markdown
@@ -47,9 +47,6 @@ from ragsync.magento.base import (
 from ragsync.magento.context import StoreView
 from ragsync.magento.eav import current_version_condition
 from ragsync.vocabulary import PROMOTION_KINDS, PROMOTION_SCOPES
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
