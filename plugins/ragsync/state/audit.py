@@ -19,6 +19,7 @@ EVENTS = (
     "batch_failed",
     "item_dead",
     "superseded",
+    "queue_cancelled",
     "breaker_opened",
     "breaker_closed",
     "breaker_half_open",

@@ -3,14 +3,17 @@
 The rules of what is queued live here: a document is skipped when the backend already has it
 (the ledger's delivered hash), when it is a dead version, a delete of something the backend does
 not have, or a read older than the entity's open, in-flight or delivered version (see
-:meth:`Intake.enqueue`). What is written rewrites the entity's open row in place or adds one
-(the life cycle is :mod:`ragsync.state.queue`), with a per-entity sequence from one counter row
-and the item JSON in ``rag_sync_queue_document``.
+:meth:`Intake.enqueue`). A change reverted before it was delivered (the newest read is what the
+backend has again, and nothing of the entity is in flight) removes the entity's open row instead,
+with an audit entry ``queue_cancelled``. What is written rewrites the entity's open row in place
+or adds one (the life cycle is :mod:`ragsync.state.queue`), with a per-entity sequence from one
+counter row and the item JSON in ``rag_sync_queue_document``. :meth:`Intake.plan` makes the same
+decisions without writing anything (a dry run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 from ragsync.db import Database
 from ragsync.documents.model import Document
 from ragsync.errors import DatabaseError
+from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock
 from ragsync.state.ledger import Key, Ledger, LedgerEntry, select_by_keys
 from ragsync.state.transaction import in_transaction
@@ -39,6 +43,11 @@ class EnqueueResult:
     skipped_absent_delete: int = 0
     skipped_older_read: int = 0
     """Read before the open, in-flight or delivered version of the entity was read: that one is newer."""
+    cancelled_reverted: int = 0
+    """The backend has this version already (a save of the delivered hash, a delete of what it does not
+    hold) and the entity's open row carried a change made in between: that row was removed, not sent."""
+    written_deletes: int = 0
+    """Of the documents written (queued or replaced), the deletes."""
 
     @property
     def written(self) -> int:
@@ -61,17 +70,41 @@ class EnqueueResult:
         """Return the counts as a dict."""
         return asdict(self)
 
+    def count(self, verdict: str, document: Document) -> None:
+        """Count one document's verdict (an :data:`VERDICTS` name)."""
+        setattr(self, verdict, getattr(self, verdict) + 1)
+        if verdict in _WRITES and document.action == "delete":
+            self.written_deletes += 1
 
-def older_read(document: Document, rows: Sequence[tuple[str, str, datetime | None]],
-               entry: LedgerEntry | None) -> bool:
+    @classmethod
+    def of(cls, verdicts: Iterable[tuple[Document, str]]) -> EnqueueResult:
+        """Return the counts of ``(document, verdict)`` pairs."""
+        result = cls()
+        for document, verdict in verdicts:
+            result.count(verdict, document)
+        return result
+
+
+VERDICTS = ("queued", "replaced", "already_queued", "skipped_unchanged", "skipped_dead", "skipped_absent_delete",
+            "skipped_older_read", "cancelled_reverted")
+"""What can happen to one document: the EnqueueResult field that counts it."""
+_WRITES = ("queued", "replaced")
+_ACTS = (*_WRITES, "cancelled_reverted")  # verdicts that need the write transaction
+
+
+OpenRow = tuple[str, str, datetime | None, int]
+"""An open or in-flight queue row of an entity: ``(status, content_hash, read_at, id)``."""
+
+
+def older_read(document: Document, rows: Sequence[Sequence[Any]], entry: LedgerEntry | None) -> bool:
     """Return True when the entity's open, in-flight or delivered version was read after ``document``.
 
-    Unknown read times (None: rows from before migration 008, documents not built by a reader)
-    order nothing.
+    ``rows`` are the entity's open and in-flight rows (``(status, hash, read_at, ...)``). Unknown
+    read times (None: rows from before migration 008, documents not built by a reader) order nothing.
     """
     if document.read_at is None:
         return False
-    known = [read_at for _status, _hash, read_at in rows if read_at is not None]
+    known = [row[2] for row in rows if row[2] is not None]
     if entry is not None and entry.delivered_read_at is not None:
         known.append(entry.delivered_read_at)
     return bool(known) and document.read_at < max(known)
@@ -90,6 +123,38 @@ def skip_reason(document: Document, digest: str, entry: LedgerEntry | None) -> s
     return None
 
 
+def backend_has(document: Document, digest: str, entry: LedgerEntry | None) -> bool:
+    """Return True when the ledger says the backend is already in the state ``document`` describes.
+
+    A save: the backend holds this hash, live. A delete: the backend holds nothing live.
+    """
+    if document.action == "delete":
+        return entry is None or not entry.live
+    return entry is not None and entry.live and entry.delivered_hash == digest
+
+
+def _chunked(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    chunk: list[Document] = []
+    for document in documents:
+        chunk.append(document)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _latest(documents: Sequence[Document]) -> tuple[list[Document], list[Document]]:
+    """Return the last document of each key, and the earlier ones it replaces (in the same chunk)."""
+    latest: dict[Key, Document] = {}
+    superseded: list[Document] = []
+    for document in documents:
+        if document.key in latest:
+            superseded.append(latest[document.key])
+        latest[document.key] = document
+    return list(latest.values()), superseded
+
+
 class Intake:
     """Queue documents: deduplicated against the ledger and the entities' open or in-flight rows."""
 
@@ -97,6 +162,7 @@ class Intake:
         self.db = db
         self.clock = clock
         self.ledger = ledger
+        self.audit = AuditLog(db, clock)
 
     def enqueue(self, documents: Iterable[Document], source: str = "incremental", force: bool = False,
                 chunk_size: int = ENQUEUE_CHUNK) -> EnqueueResult:
@@ -108,97 +174,130 @@ class Intake:
         something the backend does not have -- unless ``force``, or unless an open or in-flight
         row of the same entity carries other content (then the document must follow it).
 
+        A change reverted before delivery is cancelled (``cancelled_reverted``): when the backend
+        already has what the document says (:func:`backend_has`), the entity has an open row
+        with other content but nothing in flight, and no attempt since the last delivery can have
+        reached the backend (the ledger records no failed attempt), that open row is deleted (its stored document
+        with it) and an audit entry ``queue_cancelled`` written, instead of sending the version the
+        backend has again. With a row in flight, the document is written to follow it; ``force``
+        writes it too.
+
         A document read (``Document.read_at``) before the entity's open, in-flight or delivered
         version was read is older than that one and is never queued, ``force`` or not
-        (``skipped_older_read``). Chunks with something to write decide again inside the write
-        transaction, after the sequence counter's lock, so concurrent enqueues cannot interleave.
+        (``skipped_older_read``). Chunks with something to write or cancel decide again inside the
+        write transaction, after the sequence counter's lock, so concurrent enqueues cannot interleave.
         """
         if source not in QUEUE_SOURCES:
             raise ValueError(f"queue source must be one of {', '.join(QUEUE_SOURCES)}; got {source!r}")
         total = EnqueueResult()
-        chunk: list[Document] = []
-        for document in documents:
-            chunk.append(document)
-            if len(chunk) >= chunk_size:
-                total.add(self._enqueue_chunk(chunk, source, force))
-                chunk = []
-        if chunk:
+        for chunk in _chunked(documents, chunk_size):
             total.add(self._enqueue_chunk(chunk, source, force))
         return total
 
-    def _inflight(self, keys: Sequence[Key]) -> dict[Key, list[tuple[str, str, datetime | None]]]:
-        """Return ``key -> [(status, hash, read_at)]`` of the open and processing rows of these entities."""
-        found: dict[Key, list[tuple[str, str, datetime | None]]] = {}
-        rows = select_by_keys(self.db, "entity_type, entity_id, store_id, status, content_hash, read_at",
+    def plan(self, documents: Iterable[Document], force: bool = False,
+             chunk_size: int = ENQUEUE_CHUNK) -> EnqueueResult:
+        """Return what :meth:`enqueue` would do with the documents, writing nothing (a dry run)."""
+        return EnqueueResult.of(self.decisions(documents, force, chunk_size))
+
+    def decisions(self, documents: Iterable[Document], force: bool = False,
+                  chunk_size: int = ENQUEUE_CHUNK) -> Iterator[tuple[Document, str]]:
+        """Yield ``(document, verdict)`` for each document as :meth:`enqueue` would decide now; write nothing.
+
+        The verdict is an :data:`VERDICTS` name. The decision is the one an enqueue makes before its
+        write transaction (plain reads, no lock), so a concurrent enqueue or claim can still change
+        it. Chunks are decided one by one against the database as it is: what an earlier chunk of
+        the same call would have written is not seen by a later one (a sync produces each entity once).
+        """
+        for chunk in _chunked(documents, chunk_size):
+            latest, superseded = _latest(chunk)
+            yield from ((document, "replaced") for document in superseded)
+            yield from self._decide(latest, force)
+
+    def _inflight(self, keys: Sequence[Key]) -> dict[Key, list[OpenRow]]:
+        """Return ``key -> [(status, hash, read_at, id)]`` of the open and processing rows of these entities."""
+        found: dict[Key, list[OpenRow]] = {}
+        rows = select_by_keys(self.db, "entity_type, entity_id, store_id, status, content_hash, read_at, id",
                               "rag_sync_queue FORCE INDEX (RAG_SYNC_QUEUE_ENTITY)", keys,
                               " AND status IN ('pending', 'failed', 'processing')")
-        for t, i, s, status, content_hash, read_at in rows:
-            found.setdefault((t, i, int(s)), []).append((status, content_hash, read_at))
+        for t, i, s, status, content_hash, read_at, queue_id in rows:
+            found.setdefault((t, i, int(s)), []).append((status, content_hash, read_at, int(queue_id)))
         return found
 
     def _enqueue_chunk(self, documents: Sequence[Document], source: str, force: bool) -> EnqueueResult:
-        latest: dict[Key, Document] = {}
-        replaced_in_chunk = 0
-        for document in documents:
-            if document.key in latest:
-                replaced_in_chunk += 1  # an older change in the same chunk, replaced before it was written
-            latest[document.key] = document
+        latest, superseded = _latest(documents)
+        replaced_in_chunk = len(superseded)  # older changes in the same chunk, replaced before they were written
         # A first decision from plain reads: a chunk with nothing to write (an unchanged full
-        # sync) costs two queries and no transaction.
-        result, writes = self._decide(list(latest.values()), force)
-        if not writes:
-            result.replaced += replaced_in_chunk
+        # sync) costs two queries and no transaction. It writes nothing, not even a cancel: it
+        # only tells which documents need the transaction, where they are decided again.
+        first_verdicts = self._decide(latest, force)
+        result = EnqueueResult.of((d, v) for d, v in first_verdicts if v not in _ACTS)
+        result.replaced += replaced_in_chunk
+        acts = [d for d, v in first_verdicts if v in _ACTS]
+        if not acts:
             return result
 
-        def work() -> tuple[EnqueueResult, list[Document]]:
+        def work() -> list[tuple[Document, str]]:
             # The counter row's lock is the first one every enqueue takes, so enqueues run one
             # at a time from here. Deciding again under it (READ COMMITTED: what other enqueues
             # committed while this one waited) keeps a concurrent enqueue of a newer read from
             # being overwritten by this older one.
-            first = self.reserve_sequences(len(writes))
-            decided, final = self._decide(writes, force)
-            if final:
-                self._insert(final, source, force, first)
-            return decided, final
+            first = self.reserve_sequences(len(acts))
+            seen: dict[Key, OpenRow] = {}
+            verdicts = self._decide(acts, force, seen=seen)
+            cancels = [d for d, v in verdicts if v == "cancelled_reverted"]
+            missed = self._cancel(cancels, seen) if cancels else []
+            if missed:
+                # a claim took these rows between the decision and the delete: the document now
+                # follows the in-flight row (decided again, cancelling nothing)
+                again = {d.key: v for d, v in self._decide(missed, force, cancel=False)}
+                verdicts = [(d, again.get(d.key, v)) for d, v in verdicts]
+            writes = [d for d, v in verdicts if v in _WRITES]
+            if writes:
+                self._insert(writes, source, force, first)
+            return verdicts
 
-        decided, _final = in_transaction(self.db, work, isolation="READ COMMITTED")
-        # the first decision's skips stand; what it would have written is counted by the second
-        result.queued = result.replaced = 0
-        result.add(decided)
-        result.replaced += replaced_in_chunk
+        result.add(EnqueueResult.of(in_transaction(self.db, work, isolation="READ COMMITTED")))
         return result
 
-    def _decide(self, documents: Sequence[Document], force: bool) -> tuple[EnqueueResult, list[Document]]:
-        """Return what to do with each document (one per key) and the ones to write."""
+    def _decide(self, documents: Sequence[Document], force: bool, cancel: bool = True,
+                seen: dict[Key, OpenRow] | None = None) -> list[tuple[Document, str]]:
+        """Return ``(document, verdict)`` for each document (one per key); plain reads, no write.
+
+        ``seen`` receives the open row each cancelled document's verdict was decided on, so that
+        the cancel removes that row only if it is still the same. ``cancel=False`` writes instead.
+        """
         keys = [d.key for d in documents]
         ledger = self.ledger.lookup(keys)
         inflight = self._inflight(keys)
-        result = EnqueueResult()
-        writes: list[Document] = []
+        verdicts: list[tuple[Document, str]] = []
         for document in documents:
-            key = document.key
-            digest = document.hash
-            rows = inflight.get(key, [])
-            entry = ledger.get(key)
-            if older_read(document, rows, entry):
-                result.skipped_older_read += 1
-                continue
-            open_hashes = [h for status, h, _read_at in rows if status != "processing"]
-            if not force:
-                if digest in open_hashes:
-                    result.already_queued += 1
-                    continue
-                if not any(h != digest for _status, h, _read_at in rows):
-                    reason = skip_reason(document, digest, entry)
-                    if reason is not None:
-                        setattr(result, reason, getattr(result, reason) + 1)
-                        continue
-            if open_hashes:
-                result.replaced += 1
-            else:
-                result.queued += 1
-            writes.append(document)
-        return result, writes
+            rows = inflight.get(document.key, [])
+            verdict = self._verdict(document, rows, ledger.get(document.key), force, cancel)
+            if verdict == "cancelled_reverted" and seen is not None:
+                seen[document.key] = rows[0]  # the open row: nothing is in flight
+            verdicts.append((document, verdict))
+        return verdicts
+
+    def _verdict(self, document: Document, rows: Sequence[OpenRow], entry: LedgerEntry | None, force: bool,
+                 cancel: bool) -> str:
+        """Return the verdict of one document given its entity's open and in-flight rows and ledger entry."""
+        digest = document.hash
+        if older_read(document, rows, entry):
+            return "skipped_older_read"
+        open_rows = [row for row in rows if row[0] != "processing"]
+        if not force:
+            if any(row[1] == digest for row in open_rows):
+                return "already_queued"
+            if not any(row[1] != digest for row in rows):
+                reason = skip_reason(document, digest, entry)
+                if reason is not None:
+                    return reason
+            elif (cancel and open_rows and len(open_rows) == len(rows) and backend_has(document, digest, entry)
+                  and (entry is None or entry.failed_status is None)):
+                # no attempt since the last delivery may have reached the backend (a failed or
+                # timed-out POST, a lease that expired mid-send): only then is the open row unsent
+                return "cancelled_reverted"
+        return "replaced" if open_rows else "queued"
 
     def reserve_sequences(self, count: int) -> int:
         """Reserve ``count`` document sequences in the current transaction; return the first one.
@@ -274,3 +373,45 @@ class Intake:
                 " ON DUPLICATE KEY UPDATE document = VALUES(document)",
                 documents,
             )
+
+    def _cancel(self, documents: Sequence[Document], seen: dict[Key, OpenRow]) -> list[Document]:
+        """Delete the open rows of reverted changes, with audit; return the documents whose row was not there.
+
+        In the write transaction, after the decision: the rows decided on are locked by id and
+        deleted only while still open (pending or failed) with the hash seen; the stored documents
+        go with them (``rag_sync_queue_document`` cascades). A row a claim took in the meantime is
+        in flight now, and its document is returned, to be written after it.
+        """
+        wanted = {seen[d.key][3]: d for d in documents}
+        ids = list(wanted)
+        locked = self.db.query(
+            "SELECT id, entity_type, entity_id, store_id, action, content_hash, status FROM rag_sync_queue"
+            f" FORCE INDEX (PRIMARY) WHERE id IN ({', '.join(['%s'] * len(ids))})"
+            " AND status IN ('pending', 'failed') FOR UPDATE",
+            ids,
+        )
+        gone = [row for row in locked
+                if (row[1], row[2], int(row[3])) == wanted[int(row[0])].key
+                and row[5] == seen[wanted[int(row[0])].key][1]]
+        gone_ids = [int(row[0]) for row in gone]
+        if gone_ids:
+            self.db.execute(
+                f"DELETE FROM rag_sync_queue WHERE id IN ({', '.join(['%s'] * len(gone_ids))})"
+                " AND status IN ('pending', 'failed')", gone_ids)
+            self.audit.write_many([self._cancel_audit(row, wanted[int(row[0])]) for row in gone])
+        removed = set(gone_ids)
+        return [d for queue_id, d in wanted.items() if queue_id not in removed]
+
+    def _cancel_audit(self, row: Sequence[Any], document: Document) -> tuple[Any, ...]:
+        queue_id, entity_type, entity_id, store_id, action, content_hash, status = row
+        has = ("does not hold it" if document.action == "delete"
+               else f"already has (hash {document.hash[:12]})")
+        return self.audit.row(
+            "queue_cancelled",
+            f"queue row {queue_id} ({entity_type} {entity_id}, store {store_id}, {action}, {status}) was removed "
+            f"before delivery: the entity was changed back to the version the backend {has}",
+            level="info", entity_type=entity_type,
+            details={"queue_id": int(queue_id), "entity_id": entity_id, "store_id": int(store_id),
+                     "action": action, "status": status, "hash": content_hash,
+                     "reverted_to_action": document.action, "reverted_to_hash": document.hash,
+                     "reason": "reverted to the delivered version"})

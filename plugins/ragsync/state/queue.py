@@ -31,7 +31,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,18 @@ _CLAIM_COLUMNS = (
 )
 # Columns of a row that goes away superseded: its audit trace records them (see _supersede).
 _TRACED = "id, entity_type, entity_id, store_id, action, content_hash"
+
+
+@dataclass(frozen=True)
+class _Traced:
+    """The traced columns of a queue row, as the ledger reads them."""
+
+    id: int
+    entity_type: str
+    entity_id: str
+    store_id: int
+    action: str
+    content_hash: str
 NO_DOCUMENT_ERROR = ("no document stored for this queue row (rag_sync_queue_document); "
                      "queue the entity again to send it")
 
@@ -117,6 +130,16 @@ class QueueRepository:
         Which documents need a write, and how they are written: :meth:`ragsync.state.intake.Intake.enqueue`.
         """
         return self.intake.enqueue(documents, source, force, chunk_size)
+
+    def plan(self, documents: Iterable[Document], force: bool = False,
+             chunk_size: int = ENQUEUE_CHUNK) -> EnqueueResult:
+        """Return what :meth:`enqueue` would do with the documents, writing nothing (:meth:`Intake.plan`)."""
+        return self.intake.plan(documents, force, chunk_size)
+
+    def decisions(self, documents: Iterable[Document], force: bool = False,
+                  chunk_size: int = ENQUEUE_CHUNK) -> Iterator[tuple[Document, str]]:
+        """Yield ``(document, verdict)`` as :meth:`enqueue` would decide now, writing nothing (:meth:`Intake.decisions`)."""
+        return self.intake.decisions(documents, force, chunk_size)
 
     def reserve_sequences(self, count: int) -> int:
         """Reserve ``count`` document sequences in the current transaction (:meth:`Intake.reserve_sequences`)."""
@@ -599,6 +622,10 @@ class QueueRepository:
                     [now, "lease expired while processing; returned to pending by the stuck reset", *ids],
                 )
                 superseded = self._supersede(self._still(ids, " AND status = 'processing'"), now, "stuck reset")
+                # the lease may have expired after the POST reached the backend: the ledger says so,
+                # so that a change reverted before the next delivery is sent again, not cancelled
+                self.ledger.record_failed([_Traced(*r) for r in rows], "failed",
+                                          "lease expired while processing: the backend may have received it", at=now)
                 return len(rows), moved, len(superseded)
 
             seen, moved, superseded = in_transaction(self.db, work)

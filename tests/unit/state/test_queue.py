@@ -144,10 +144,18 @@ def test_deletes_need_a_live_delivery(queue: QueueRepository, ragsync_db: Databa
     assert queue.enqueue([gone(2)]).skipped_absent_delete == 1  # already a tombstone
 
 
-def test_a_delete_replaces_an_undelivered_save(queue: QueueRepository, ragsync_db: Database) -> None:
+def test_a_delete_of_a_never_delivered_save_cancels_it(queue: QueueRepository, ragsync_db: Database) -> None:
     queue.enqueue([doc(1)])
+    result = queue.enqueue([gone(1)])  # the backend never had it: nothing to send at all
+    assert (result.cancelled_reverted, result.written) == (1, 0)
+    assert rows(ragsync_db) == []
+
+
+def test_a_delete_after_a_failed_attempt_of_the_save_is_sent(queue: QueueRepository, ragsync_db: Database) -> None:
+    queue.enqueue([doc(1)])
+    fail(queue, queue.claim_due(10, 60), 504, "timed out")  # the backend may hold it now
     result = queue.enqueue([gone(1)])
-    assert result.replaced == 1
+    assert (result.replaced, result.cancelled_reverted) == (1, 0)
     assert [(r["action"], r["status"]) for r in rows(ragsync_db)] == [("delete", "pending")]
 
 
