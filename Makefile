@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: demo test lint unit bench airflow bootstrap clean wheel
+.PHONY: demo test lint unit bench bench-latency airflow bootstrap clean wheel
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -34,6 +34,10 @@ bench: bootstrap
 	@$(WITH_MYSQL) $(PY) bench/extract.py --products 100000 --keep
 	@$(WITH_MYSQL) $(PY) bench/sync.py --products 100000
 	@$(WITH_MYSQL) $(PY) bench/deliver.py
+
+# a product saved in Magento, through a live `airflow standalone` (real clock), to a local receiver
+bench-latency: bootstrap
+	@$(WITH_MYSQL) $(PY) bench/latency.py $(LATENCY_ARGS)
 
 wheel: bootstrap
 	@rm -rf dist && $(VENV)/bin/pip wheel -q --no-deps -w dist . && ls dist/*.whl
