@@ -47,6 +47,20 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_CONFIRMED = 0, 1, 2, 3, 
 SYNC_TYPES = {"products": "product", "categories": "category", "cms": "cms", "promotions": "promotion"}
 
 
+def _sync_columns(dry_run: bool) -> list[tuple[str, str]]:
+    """Return the ``(SyncResult.counts() key, column)`` pairs of ``ragsync sync``'s table (a dry run: what it would do)."""
+    if not dry_run:
+        return [("documents", "documents"), ("saves", "saves"), ("deletes", "deletes"), ("queued", "queued"),
+                ("replaced", "replaced"), ("skipped", "skipped"), ("cancelled", "cancelled"),
+                ("reconciled_deletes", "removed"), ("problems", "problems")]
+    return [("documents", "documents"), ("saves", "saves"), ("deletes", "deletes"), ("queued", "would queue"),
+            ("replaced", "would replace"), ("queued_deletes", "would delete"),
+            ("skipped_unchanged", "skip: unchanged"), ("already_queued", "skip: already queued"),
+            ("skipped_dead", "skip: dead"), ("skipped_absent_delete", "skip: absent delete"),
+            ("skipped_older_read", "skip: older read"), ("cancelled", "would cancel (reverted)"),
+            ("reconciled_deletes", "removed"), ("problems", "problems")]
+
+
 class UsageError(RagSyncError):
     """The command line is wrong (exit code 2)."""
 
@@ -233,6 +247,7 @@ class App:
         if stores:
             service.stores(stores)  # an unknown store fails here, before any work
         rows = []
+        limits: list[str] = []
         status = EXIT_OK
         for entity_type in types:
             with self.out.progress(f"syncing {entity_type}") as progress:
@@ -240,17 +255,54 @@ class App:
                                       force=args.force, dry_run=args.dry_run)
                 progress.advance(result.documents)
             if args.dry_run:
-                for doc in result.dry_run_documents:
+                for doc in result.dry_run_documents:  # each with "would": what a real run would do with it
                     self.out.line(json.dumps(doc, ensure_ascii=False, sort_keys=True))
+                if result.delete_limit:
+                    limits.append(result.delete_limit)
             for problem in result.problems:
                 self.out.line(f"problem: {problem}")
             counts = result.counts()
-            rows.append([entity_type, counts["documents"], counts["saves"], counts["deletes"], counts["queued"],
-                         counts["replaced"], counts["skipped"], counts["reconciled_deletes"], counts["problems"]])
-        self.out.table("sync" + (" (dry run: nothing queued)" if args.dry_run else ""),
-                       ["type", "documents", "saves", "deletes", "queued", "replaced", "unchanged",
-                        "removed", "problems"], rows)
+            rows.append([entity_type, *(counts[key] for key, _label in _sync_columns(args.dry_run))])
+        columns = ["type", *(label for _key, label in _sync_columns(args.dry_run))]
+        if args.dry_run:
+            # what a real run would do, as the queue and the ledger decide it now; nothing was written
+            self.out.table("sync (dry run: nothing written; what a real run would do)", columns, rows)
+            for limit in limits:
+                self.out.line(f"a real run would stop at the delete limit: {limit}")
+        else:
+            self.out.table("sync", columns, rows)
         return status
+
+    # --- capture ------------------------------------------------------------------------
+    def capture(self, args: argparse.Namespace) -> int:
+        """Run ``ragsync capture``: what the queue DAG's capture task does, once."""
+        from ragsync.pipeline.capture import capture
+        from ragsync.pipeline.sync import SyncService
+
+        self.require_enabled()
+        types = [SYNC_TYPES[t] if t in SYNC_TYPES else t for t in _parse_list(args.types, "--types")] \
+            if args.types else None
+        if types is not None:
+            unknown = [t for t in types if t not in ENTITY_TYPES]
+            if unknown:
+                raise UsageError(f"unknown entity type {', '.join(unknown)}; allowed: {', '.join(ENTITY_TYPES)}")
+        service = SyncService(self.magento, self.ragsync, self.settings)
+        with self.out.progress("capturing changes") as progress:
+            outcome = capture(service, types)
+            progress.advance(sum(r.documents for r in outcome.results.values()))
+        for result in outcome.results.values():
+            for problem in result.problems:
+                self.out.line(f"problem: {problem}")
+        self.out.table("capture", ["type", "documents", "queued", "replaced", "skipped", "cancelled", "removed",
+                                   "problems"],
+                       [[t, c["documents"], c["queued"], c["replaced"], c["skipped"], c["cancelled"],
+                         c["reconciled_deletes"], c["problems"]]
+                        for t, c in ((t, r.counts()) for t, r in outcome.results.items())])
+        self.out.table("changes by source", ["source", "keys"], sorted(outcome.sources.items()))
+        self.out.line("changelogs read: " + (", ".join(outcome.changelogs) or "none (no indexer in "
+                                              "\"Update by Schedule\" mode)"))
+        self.out.line(f"tables fingerprinted: {len(outcome.fingerprinted_tables)}")
+        return EXIT_OK
 
     # --- queue --------------------------------------------------------------------------
     def queue_status(self, args: argparse.Namespace) -> int:
@@ -509,8 +561,18 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "promotions":
             p.add_argument("--type", choices=list(PROMOTION_KINDS), help="only cart or only catalog rules")
         p.add_argument("--force", action="store_true", help="queue even when the backend has this version")
-        p.add_argument("--dry-run", action="store_true", help="build and print the documents, queue nothing")
+        p.add_argument("--dry-run", action="store_true",
+                       help="build and print the documents with what a real run would do with each (queue, "
+                            "replace, skip and why, cancel, delete), and the counts; write nothing")
         p.set_defaults(handler="sync")
+
+    p = sub.add_parser("capture", help="queue what changed in Magento since the last capture, once",
+                       description="Do once what the capture task of ragsync_process_queue does every minute: "
+                                   "read Magento's changelogs, updated_at and fingerprints, follow what each "
+                                   "change reaches, and queue the documents that differ from the backend's.")
+    p.add_argument("--types", help="comma-separated entity types (default: every enabled one), "
+                                   f"of {', '.join(ENTITY_TYPES)}")
+    p.set_defaults(handler="capture")
 
     queue = sub.add_parser("queue", help="operate the queue")
     queue_sub = queue.add_subparsers(dest="action", required=True)

@@ -273,6 +273,14 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class CaptureSettings:
+    """How change capture finds changes that Magento's changelogs do not record."""
+
+    fingerprints: bool = _setting(True, _bool)
+    fingerprint_buckets_per_run: int = _setting(20, _int, minimum=1, maximum=100_000)
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """When a delivery run ends in a failed task, so that Airflow's alerting sees it."""
 
@@ -298,6 +306,7 @@ class Settings:
     queue: QueueSettings = _section(QueueSettings)
     breaker: BreakerSettings = _section(BreakerSettings)
     reconcile: ReconcileSettings = _section(ReconcileSettings)
+    capture: CaptureSettings = _section(CaptureSettings)
     alerts: AlertSettings = _section(AlertSettings)
 
     def to_dict(self) -> dict[str, Any]:

@@ -212,3 +212,25 @@ def test_log_file_and_debug_apply_to_the_command(cli: Cli, tmp_path: Path) -> No
     debug = dict(cli.env, AIRFLOW_VAR_RAGSYNC_CONFIG=json.dumps({**CONFIG, "debug": True}))
     verbose = cli("sync", "products", "--ids", str(KNOWN.products["configurable"]), "--force", env=debug)
     assert verbose.returncode == 0 and "ragsync.pipeline.sync" in verbose.stderr
+
+
+def test_capture_once_from_a_shell(cli: Cli) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    first = cli("capture")
+    assert first.returncode == 0, first.stderr
+    assert int(_table(first.stdout, "capture")["product"][1]) > 0  # queued: everything, the first time
+    assert "changelogs read: none" in first.stdout
+    again = _table(cli("capture").stdout, "capture")
+    assert all(row[1] == "0" for row in again.values()), again  # nothing changed: nothing queued
+    # stock sold out through an order: only cataloginventory_stock_item changes
+    product = KNOWN.products["plain_description"]
+    cli.magento.execute("UPDATE cataloginventory_stock_item SET qty = 0, is_in_stock = 0 WHERE product_id = %s",
+                        (product,))
+    cli.state.execute("DELETE FROM rag_sync_queue")  # so that the queue shows what this capture adds
+    changed = cli("capture", "--types", "product")
+    assert changed.returncode == 0, changed.stderr
+    assert list(_table(changed.stdout, "capture")) == ["product"]
+    assert "fingerprint product" in _table(changed.stdout, "changes by source")
+    assert {r[1] for r in cli.queue()} == {str(product)}
+    refused = cli("capture", "--types", "product,widgets")
+    assert refused.returncode == 2 and "unknown entity type widgets" in refused.stderr

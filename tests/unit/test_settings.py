@@ -92,6 +92,7 @@ def test_declared_bounds_and_choices() -> None:
               if (_rule(key).minimum, _rule(key).maximum) != (None, None)}
     assert bounds == {
         "read_workers": (1, 16),
+        "capture.fingerprint_buckets_per_run": (1, 100_000),
         "categories.min_level": (1, 20),
         "queue.batch_size": (1, 1000),
         "queue.max_batch_bytes": (1024, None),

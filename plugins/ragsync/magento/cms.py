@@ -28,7 +28,7 @@ document. Adobe Commerce: ``cms_page``/``cms_block`` and their ``_store`` tables
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -131,7 +131,11 @@ class _CmsReader(DirectiveReader[int, Any]):
 
     def _changed_block_references(self, since: datetime, until: datetime | None) -> set[str]:
         """Return ids and identifiers of blocks changed in (since, until] and of blocks that include them."""
-        changed = set(self._updated_ids("cms_block", "block_id", since, until))
+        return self.block_references(self._updated_ids("cms_block", "block_id", since, until))
+
+    def block_references(self, block_ids: Iterable[int]) -> set[str]:
+        """Return ids and identifiers of the blocks and of the blocks that include them, nested."""
+        changed = set(block_ids)
         if not changed:
             return set()
         with self._lock:
@@ -166,6 +170,10 @@ class _CmsReader(DirectiveReader[int, Any]):
                 ["%{{widget%", "%{{block%"],
             )
         return {int(i) for i, content in rows if block_references(_loose_text(content)) & refs}
+
+    def including_blocks(self, block_ids: Iterable[int]) -> set[int]:
+        """Return this reader's entities whose content includes one of the blocks (directly or nested)."""
+        return self._including(self.block_references(block_ids))
 
     def changed_ids(self, since: datetime, until: datetime | None = None) -> list[int]:
         """Return ids whose update_time is in (since, until], plus those that include a changed block."""

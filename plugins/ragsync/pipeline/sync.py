@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ragsync.db import Database
@@ -23,20 +23,30 @@ from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.settings import Settings
 from ragsync.state.audit import AuditLog
 from ragsync.state.clock import Clock, SystemClock
+from ragsync.state.intake import EnqueueResult
 from ragsync.state.ledger import Ledger
 from ragsync.state.queue import QueueRepository
 from ragsync.state.runs import SyncRuns
-from ragsync.state.watermarks import Watermarks
 from ragsync.vocabulary import ENTITY_TYPES, PROMOTION_KINDS
 
 log = logging.getLogger(__name__)
 
-CAPTURE_OVERLAP = timedelta(minutes=2)
 CHUNK_SIZE = 1000
 
 
 class DeleteLimitExceeded(RagSyncError):
     """A full sync would delete more than ``reconcile.max_delete_fraction`` of a type's documents."""
+
+
+WOULD = {
+    "queued": "queue", "replaced": "replace", "already_queued": "skip: already queued",
+    "skipped_unchanged": "skip: unchanged", "skipped_dead": "skip: dead", "skipped_absent_delete": "skip: absent delete",
+    "skipped_older_read": "skip: older read", "cancelled_reverted": "cancel: reverted",
+}
+"""What a dry run says would happen to a document (its ``would`` key), per queue verdict."""
+WOULD_ABORT = "abort: delete limit"
+"""The ``would`` of a delete a real run would not queue: the run stops at the delete limit first."""
+SKIP_REASONS = ("already_queued", "skipped_unchanged", "skipped_dead", "skipped_absent_delete", "skipped_older_read")
 
 
 @dataclass
@@ -51,26 +61,50 @@ class SyncResult:
     queued: int = 0
     replaced: int = 0
     skipped: int = 0
+    cancelled: int = 0
+    """Open rows removed because the entity was changed back to what the backend has (``cancelled_reverted``)."""
     reconciled_deletes: int = 0
     problems: list[str] = field(default_factory=list)
     problem_ids: set[str] = field(default_factory=set)
+    dry_run: bool = False
     dry_run_documents: list[dict[str, Any]] = field(default_factory=list)
+    """A dry run's documents: the item form plus ``would``, what a real run would do with it (:data:`WOULD`)."""
+    outcome: EnqueueResult = field(default_factory=EnqueueResult)
+    """What the queue did (a dry run: would do) with the documents, by verdict."""
+    delete_limit: str | None = None
+    """A dry run of a full sync that a real run would stop at the delete limit: the reason (nothing raised)."""
     message: str = ""
 
+    def add(self, outcome: EnqueueResult) -> None:
+        """Count what the queue did (or would do) with a group of documents."""
+        self.outcome.add(outcome)
+        self.queued += outcome.queued
+        self.replaced += outcome.replaced
+        self.skipped += outcome.skipped
+        self.cancelled += outcome.cancelled_reverted
+
     def counts(self) -> dict[str, int]:
-        """Return the numeric counts (for the run record and the audit log)."""
+        """Return the numeric counts (for the run record and the audit log); ``skipped`` also by reason."""
         return {
             "documents": self.documents, "saves": self.saves, "deletes": self.deletes, "queued": self.queued,
-            "replaced": self.replaced, "skipped": self.skipped, "reconciled_deletes": self.reconciled_deletes,
+            "replaced": self.replaced, "skipped": self.skipped, "cancelled": self.cancelled,
+            "queued_deletes": self.outcome.written_deletes, "reconciled_deletes": self.reconciled_deletes,
             "problems": len(self.problems),
+            **{reason: getattr(self.outcome, reason) for reason in SKIP_REASONS},
         }
 
     def summary(self) -> str:
-        """Return a one-line human summary."""
-        return (f"{self.entity_type} {self.kind} sync: {self.documents} documents ({self.saves} saves, "
-                f"{self.deletes} deletes), {self.queued} queued, {self.replaced} replaced pending, "
-                f"{self.skipped} unchanged, {self.reconciled_deletes} removed entities, "
-                f"{len(self.problems)} problems")
+        """Return a one-line human summary (a dry run's says what a real run would do)."""
+        would = "would be " if self.dry_run else ""
+        text = (f"{self.entity_type} {self.kind} sync{' dry run' if self.dry_run else ''}: {self.documents} documents"
+                f" ({self.saves} saves, {self.deletes} deletes), {self.queued} {would}queued"
+                f" ({self.outcome.written_deletes} deletes), {self.replaced} {would}replaced pending,"
+                f" {self.skipped} {would}skipped ({self.outcome.skipped_unchanged} unchanged),"
+                f" {self.cancelled} {would}cancelled (reverted before delivery),"
+                f" {self.reconciled_deletes} removed entities, {len(self.problems)} problems")
+        if self.delete_limit:
+            text += f"; a real run would stop: {self.delete_limit}"
+        return text
 
 
 def is_type_enabled(settings: Settings, entity_type: str) -> bool:
@@ -152,15 +186,26 @@ class SyncService:
             wanted = [wanted]
         return self.ctx.select_stores(list(wanted or self.settings.stores))
 
-    def _enqueue(self, documents: list[Document], result: SyncResult, source: str, force: bool) -> None:
+    def enqueue(self, documents: list[Document], result: SyncResult, source: str, force: bool,
+                 dry_run: bool = False) -> None:
         if not documents:
             return
-        outcome = self.queue.enqueue(documents, source=source, force=force)
-        result.queued += outcome.queued
-        result.replaced += outcome.replaced
-        result.skipped += outcome.skipped
+        if not dry_run:
+            result.add(self.queue.enqueue(documents, source=source, force=force))
+            return
+        # a dry run asks the queue what it would do, and writes nothing
+        verdicts = list(self.queue.decisions(documents, force=force))
+        result.add(EnqueueResult.of(verdicts))
+        for doc, verdict in verdicts:
+            self._dry_run_document(result, doc, WOULD[verdict])
 
-    def _consume(self, batch: ReadBatch, result: SyncResult, dry_run: bool) -> None:
+    @staticmethod
+    def _dry_run_document(result: SyncResult, doc: Document, would: str) -> None:
+        result.dry_run_documents.append({**doc.item(), "would": would})
+        log.info("dry run: %s %s store %s %s hash %s: would %s", doc.type, doc.id, doc.store_id, doc.action,
+                 doc.hash[:12], would)
+
+    def consume(self, batch: ReadBatch, result: SyncResult, dry_run: bool) -> None:
         result.documents += len(batch.documents)
         for doc in batch.documents:
             if doc.action == "save":
@@ -172,22 +217,27 @@ class SyncService:
             result.problem_ids.add(problem.entity_id)
             log.warning("problem: %s", problem)
         if dry_run:
-            for doc in batch.documents:
-                item = doc.item()
-                result.dry_run_documents.append(item)
-                log.info("dry run: %s %s store %s %s hash %s", doc.type, doc.id, doc.store_id, doc.action, doc.hash[:12])
+            # the documents are listed with what would happen to them, when the queue is asked (enqueue)
+            log.debug("dry run: read %d documents", len(batch.documents))
 
     def sync(self, entity_type: str, ids: Sequence[Any] | None = None,
              stores: Sequence[str | int] | str | None = None, force: bool = False, dry_run: bool = False,
              kind: str | None = None) -> SyncResult:
-        """Sync one entity type: given ids exactly (no reconcile), or everything with reconcile."""
+        """Sync one entity type: given ids exactly (no reconcile), or everything with reconcile.
+
+        ``dry_run`` writes nothing to ragsync's database (no queue row, audit entry or run record):
+        the result counts what a real run would queue, replace, skip (by reason), cancel and delete,
+        as the queue decides it now, and lists each document with what would happen to it. A full
+        dry run also finds the reconcile deletes and, instead of raising, reports in
+        ``delete_limit`` when a real run would stop at ``reconcile.max_delete_fraction``.
+        """
         ids = parse_ids(entity_type, ids)
         views = self.stores(stores)
         kind = kind or ("manual" if ids is not None else "full")
         source = "manual" if ids is not None else "full"
         now = self.clock.now()
         reader = make_reader(entity_type, self.ctx, self.settings, views, now)
-        result = SyncResult(entity_type, kind)
+        result = SyncResult(entity_type, kind, dry_run=dry_run)
         run_id = None if dry_run else self.runs.start(entity_type, kind)
         if run_id is not None:
             self.audit.write("sync_started", f"{entity_type} {kind} sync started", entity_type=entity_type,
@@ -197,9 +247,8 @@ class SyncService:
             if ids is not None:
                 for chunk in _chunks(ids, CHUNK_SIZE):
                     batch = reader.read(chunk)
-                    self._consume(batch, result, dry_run)
-                    if not dry_run:
-                        self._enqueue(batch.documents, result, source, force)
+                    self.consume(batch, result, dry_run)
+                    self.enqueue(batch.documents, result, source, force, dry_run)
             else:
                 self._full(reader, views, result, dry_run, force)
         except Exception as exc:
@@ -221,38 +270,45 @@ class SyncService:
         produced: set[tuple[str, int]] = set()
         held_deletes: list[Document] = []
         for batch in reader.read_all(CHUNK_SIZE):
-            self._consume(batch, result, dry_run)
+            self.consume(batch, result, dry_run)
             for doc in batch.documents:
                 produced.add((doc.id, doc.store_id))
-            if dry_run:
-                continue
-            self._enqueue([d for d in batch.documents if d.action == "save"], result, "full", force)
+            self.enqueue([d for d in batch.documents if d.action == "save"], result, "full", force, dry_run)
             held_deletes.extend(d for d in batch.documents if d.action == "delete")
         for entity_id in result.problem_ids:
             # an entity that could not be read is not gone: keep what the backend has
             for view in views:
                 produced.add((entity_id, view.store_id))
-        if dry_run:
-            return
+        # a dry run goes on from here too: every read below is read-only
         checked_at = self.ctx.clock()  # the deletes below are read (found absent) after this
         gone = self._confirmed_gone(reader, views, produced)
         result.reconciled_deletes = len(gone)
         live = self.ledger.live_count(reader.entity_type, [v.store_id for v in views])
         live_deletes = self._live_keys(reader.entity_type, [d.key for d in held_deletes]) + len(gone)
         limit = self.settings.reconcile.max_delete_fraction
+        now = self.clock.now()
         if live and live_deletes / live > limit:
-            raise DeleteLimitExceeded(
+            message = (
                 f"{reader.entity_type} full sync would delete {live_deletes} of {live} live documents "
                 f"({live_deletes / live:.0%}), more than reconcile.max_delete_fraction={limit:.0%}; "
                 "no delete was queued. If this is intended (e.g. a catalog clean-up), raise "
                 "reconcile.max_delete_fraction in the ragsync_config Variable for one run."
             )
-        now = self.clock.now()
+            if not dry_run:
+                raise DeleteLimitExceeded(message)
+            result.delete_limit = message
+            log.warning("dry run: a real run would stop here: %s", message)
+            for doc in held_deletes:
+                self._dry_run_document(result, doc, WOULD_ABORT)
+            for eid, sid in gone:
+                self._dry_run_document(result, Document.delete(reader.entity_type, eid, sid, now, checked_at),
+                                       WOULD_ABORT)
+            return
         for chunk in _chunks(held_deletes, CHUNK_SIZE):
-            self._enqueue(chunk, result, "full", force=False)
+            self.enqueue(chunk, result, "full", False, dry_run)
         for keys in _chunks(gone, CHUNK_SIZE):
             deletes = [Document.delete(reader.entity_type, eid, sid, now, checked_at) for eid, sid in keys]
-            self._enqueue(deletes, result, "reconcile", force=False)
+            self.enqueue(deletes, result, "reconcile", False, dry_run)
 
     def _live_keys(self, entity_type: str, keys: Sequence[tuple[str, str, int]]) -> int:
         live = 0
@@ -276,36 +332,7 @@ class SyncService:
             gone.extend((eid, sid) for eid, sid in chunk if eid not in existing)
         return gone
 
-    def capture(self, entity_type: str) -> SyncResult:
-        """Queue what changed since the watermark (with overlap) and deletes of removed entities."""
-        watermarks = Watermarks(self.ragsync)
-        views = self.stores()
-        until = self.magento_now()
-        since = watermarks.get(entity_type)
-        reader = make_reader(entity_type, self.ctx, self.settings, views, self.clock.now())
-        result = SyncResult(entity_type, "incremental")
-        if since is None:
-            ids: list[Any] = [i for chunk in reader.iter_id_chunks(CHUNK_SIZE) for i in chunk]
-        else:
-            ids = list(reader.changed_ids(since - CAPTURE_OVERLAP, until))
-        for chunk in _chunks(ids, CHUNK_SIZE):
-            batch = reader.read(chunk)
-            self._consume(batch, result, dry_run=False)
-            self._enqueue(batch.documents, result, "incremental", force=False)
-        checked_at = self.ctx.clock()
-        removed = self._removed_since_delivery(reader, views)
-        result.reconciled_deletes = len(removed)
-        now = self.clock.now()
-        for chunk in _chunks(removed, CHUNK_SIZE):
-            self._enqueue([Document.delete(entity_type, eid, sid, now, checked_at) for eid, sid in chunk], result,
-                          "incremental", force=False)
-        watermarks.set(entity_type, until)
-        result.message = result.summary()
-        if result.queued or result.problems:
-            log.info("%s", result.message)
-        return result
-
-    def _removed_since_delivery(self, reader: EntityReader[Any], views: Sequence[StoreView]) -> list[tuple[str, int]]:
+    def removed_since_delivery(self, reader: EntityReader[Any], views: Sequence[StoreView]) -> list[tuple[str, int]]:
         """Return live ledger keys whose entity no longer exists in Magento (one query per 1,000 ids)."""
         store_ids = [v.store_id for v in views]
         keys = [(eid, sid) for (_t, eid, sid) in self.ledger.keys(reader.entity_type, store_ids, live_only=True)]
@@ -315,10 +342,6 @@ class SyncService:
             existing = {str(i) for i in reader.existing_ids(typed)}
             removed.extend((eid, sid) for eid, sid in chunk if eid not in existing)
         return removed
-
-    def magento_now(self) -> datetime:
-        """Return Magento's database clock in UTC (the watermark follows the clock that writes updated_at)."""
-        return self.ctx.clock()
 
 
 def _typed_id(entity_type: str, entity_id: str) -> Any:

@@ -16,7 +16,7 @@ from ragsync.db import MAGENTO_CONN_ID, RAGSYNC_CONN_ID, Database
 from ragsync.errors import ConfigError, describe, is_transient
 from ragsync.pipeline.scope import refuse_unknown_params, resync_from_params, types_for
 from ragsync.settings import Settings, load_settings
-from ragsync.vocabulary import ENTITY_TYPES, RETRYABLE_STATUSES
+from ragsync.vocabulary import RETRYABLE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -169,20 +169,32 @@ def resync(conf: Mapping[str, Any]) -> dict[str, Any]:
                               dry_run=wanted.dry_run)
         if not wanted.dry_run:
             emit_sync_metrics({wanted.entity_type: result.counts()})
+        if wanted.dry_run:
+            counts = result.counts()
+            log.info("dry run (nothing written): a real run would queue %d (%d deletes), replace %d, cancel %d "
+                     "reverted; skip %d unchanged, %d already queued, %d dead, %d absent deletes, %d older reads",
+                     counts["queued"], counts["queued_deletes"], counts["replaced"], counts["cancelled"],
+                     counts["skipped_unchanged"], counts["already_queued"], counts["skipped_dead"],
+                     counts["skipped_absent_delete"], counts["skipped_older_read"])
         for document in result.dry_run_documents[:200]:
-            log.info("dry run document: %s", {k: document[k] for k in ("type", "id", "store_id", "action", "hash")})
+            log.info("dry run document: %s",
+                     {k: document[k] for k in ("type", "id", "store_id", "action", "hash", "would")})
         return {wanted.entity_type: result.counts()}
 
 
 def capture_changes() -> dict[str, Any]:
     """Queue what changed in Magento since the last capture, for every enabled entity type."""
     from ragsync.pipeline.alerts import emit_sync_metrics
-    from ragsync.pipeline.sync import SyncService, is_type_enabled
+    from ragsync.pipeline.capture import capture
+    from ragsync.pipeline.sync import SyncService
 
     with task_runtime() as runtime:
         service = SyncService(runtime.magento, runtime.ragsync, runtime.settings)
-        results = {t: service.capture(t).counts() for t in ENTITY_TYPES if is_type_enabled(runtime.settings, t)}
+        outcome = capture(service)
+        results = {t: r.counts() for t, r in outcome.results.items()}
         emit_sync_metrics(results)
+        log.info("change sources: changelogs %s; fingerprinted tables %d; changes by source %s",
+                 ", ".join(outcome.changelogs) or "none", len(outcome.fingerprinted_tables), outcome.sources)
         return results
 
 

@@ -6,6 +6,8 @@ DROP TABLE IF EXISTS `rag_sync_ledger`;
 DROP TABLE IF EXISTS `rag_sync_circuit_breaker`;
 DROP TABLE IF EXISTS `rag_sync_log`;
 DROP TABLE IF EXISTS `rag_sync_watermark`;
+DROP TABLE IF EXISTS `rag_sync_capture_position`;
+DROP TABLE IF EXISTS `rag_sync_fingerprint`;
 DROP TABLE IF EXISTS `rag_sync_run`;
 DROP TABLE IF EXISTS `rag_sync_sequence`;
 DROP TABLE IF EXISTS `rag_sync_schema_version`;
