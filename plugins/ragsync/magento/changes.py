@@ -11,9 +11,10 @@ shop has (:func:`plan_sources`):
   ``indexer_clean_all_changelogs`` deletes rows its indexer has processed, so capture keeps its
   own version per view and :func:`changelog_window` says when rows past it are already gone.
 * **Fingerprints** of every table no enabled view covers: per bucket of :data:`BUCKET` keys an
-  XOR of ``CRC32`` of each source row, computed in SQL; per key only inside a bucket whose XOR
-  moved (:func:`bucket_checksums`, :func:`key_checksums`). A row's CRC covers its table, its key
-  and the columns the readers use, so a row added, removed or edited changes its bucket.
+  XOR of a 64-bit digest (a product of two CRC32s) of each source row, computed in SQL; per key only inside
+  a bucket whose XOR moved (:func:`bucket_checksums`, :func:`key_checksums`). A row's digest
+  covers its table, its key and the columns the readers use, so a row added, removed or edited
+  changes its bucket.
 * **Time windows**: a special price or a rule whose ``from``/``to`` date starts or ends between
   two captures, in the store view's timezone (:func:`window_products`, :func:`window_rules`).
 
@@ -279,9 +280,34 @@ def changelog_ids(ctx: MagentoContext, view: View, window: ChangelogWindow, page
 
 # --- fingerprints ----------------------------------------------------------------------------
 
+def _key_index(ctx: MagentoContext, table: str, column: str) -> str | None:
+    """Return an index of ``table`` that starts with ``column`` (read once per context for every source).
+
+    A window of keys is read through it: left to itself, MariaDB scans a value table whole for a
+    window of a fifth of its ids, and ``url_rewrite`` whole for the few rewrites of categories.
+    """
+    cache: dict[tuple[str, str], str] = ctx.__dict__.get("_key_indexes")  # type: ignore[assignment]
+    if cache is None:
+        tables = sorted({ctx.db.prefix + s.table for s in SOURCES})
+        rows = ctx.db.query(
+            "SELECT table_name, column_name, index_name FROM information_schema.statistics"
+            " WHERE table_schema = DATABASE() AND seq_in_index = 1"
+            f" AND table_name IN ({', '.join(['%s'] * len(tables))}) ORDER BY index_name = 'PRIMARY' DESC, index_name",
+            tables)
+        cache = {}
+        for name, col, index in rows:
+            cache.setdefault((str(name)[len(ctx.db.prefix):], str(col)), str(index))
+        ctx.__dict__["_key_indexes"] = cache
+    return cache.get((table, column))
+
+
 def _from(ctx: MagentoContext, source: Source) -> tuple[str, str]:
     """Return the FROM clause and the key expression of a source."""
     sql = f"{ctx.t(source.table)} s"
+    if source.via is None and source.key.startswith("s."):
+        index = _key_index(ctx, source.table, source.key[2:])
+        if index is not None:
+            sql += f" FORCE INDEX (`{index}`)"
     key = source.key
     if source.via is not None:
         table, on, key = source.via
@@ -294,9 +320,18 @@ def _from(ctx: MagentoContext, source: Source) -> tuple[str, str]:
     return sql, key
 
 
-def _row_crc(source: Source, key: str) -> str:
-    columns = ", ".join(f"COALESCE(s.{c}, '<null>')" for c in source.columns)
-    return f"CRC32(CONCAT_WS('|', '{source.table}', {key}, {columns}))"
+def _row_digest(source: Source, key: str) -> str:
+    """Return the SQL of a row's 64-bit digest: the product of two CRC32s of its table, key and columns.
+
+    Not one CRC32: a CRC is linear, so two rows edited the same way (two prices raised by one)
+    change their CRCs by the same bits and the XOR of their bucket does not move. The product of
+    two CRCs of the row in different orders is not linear, and costs a fraction of an MD5
+    (0.20 s against 0.34 s for 166,000 value rows).
+    """
+    columns = [f"COALESCE(s.{c}, '<null>')" for c in source.columns]
+    forward = ", ".join([f"'{source.table}'", key, *columns])
+    backward = ", ".join([*reversed(columns), key, f"'{source.table}'"])
+    return f"CRC32(CONCAT_WS('|', {forward})) * CRC32(CONCAT_WS('#', {backward}))"
 
 
 def _ranges(key: str, buckets: Sequence[tuple[int, int]]) -> str:
@@ -305,7 +340,7 @@ def _ranges(key: str, buckets: Sequence[tuple[int, int]]) -> str:
 
 def bucket_checksums(ctx: MagentoContext, sources: Sequence[Source], first: int | None = None,
                      last: int | None = None) -> dict[int, int]:
-    """Return ``bucket -> XOR of row CRCs`` over the sources, for keys in [first, last] (None: all).
+    """Return ``bucket -> XOR of row digests`` over the sources, for keys in [first, last] (None: all).
 
     One statement per table; buckets of the same number are combined across tables.
     """
@@ -316,14 +351,14 @@ def bucket_checksums(ctx: MagentoContext, sources: Sequence[Source], first: int 
                                   if first is not None and last is not None else "") if c]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         for bucket, checksum in ctx.db.query(
-                f"SELECT {key} DIV {BUCKET}, BIT_XOR({_row_crc(source, key)}) FROM {sql}{where}"
+                f"SELECT {key} DIV {BUCKET}, BIT_XOR({_row_digest(source, key)}) FROM {sql}{where}"
                 f" GROUP BY {key} DIV {BUCKET}"):
             combined[int(bucket)] = combined.get(int(bucket), 0) ^ int(checksum)
     return combined
 
 
 def key_checksums(ctx: MagentoContext, sources: Sequence[Source], buckets: Iterable[int]) -> dict[int, int]:
-    """Return ``key -> XOR of row CRCs`` over the sources, for the keys of the given buckets."""
+    """Return ``key -> XOR of row digests`` over the sources, for the keys of the given buckets."""
     wanted = sorted(set(buckets))
     if not wanted:
         return {}
@@ -333,20 +368,25 @@ def key_checksums(ctx: MagentoContext, sources: Sequence[Source], buckets: Itera
         sql, key = _from(ctx, source)
         conditions = [c for c in (source.where, _ranges(key, spans)) if c]
         for ident, checksum in ctx.db.query(
-                f"SELECT {key}, BIT_XOR({_row_crc(source, key)}) FROM {sql} WHERE {' AND '.join(conditions)}"
+                f"SELECT {key}, BIT_XOR({_row_digest(source, key)}) FROM {sql} WHERE {' AND '.join(conditions)}"
                 f" GROUP BY {key}"):
             combined[int(ident)] = combined.get(int(ident), 0) ^ int(checksum)
     return combined
 
 
-def highest_key(ctx: MagentoContext, sources: Sequence[Source]) -> int:
-    """Return the highest key of a swept target (its entity table's highest id): where a sweep wraps."""
-    highest = 0
-    for source in sources:
-        if source.via is None and source.link is None and not source.where:
-            value = ctx.db.scalar(f"SELECT MAX({source.key}) FROM {ctx.t(source.table)} s")
-            highest = max(highest, int(value or 0))
-    return highest
+ENTITY_KEYS = {
+    PRODUCT: ("catalog_product_entity", "entity_id"), CATEGORY: ("catalog_category_entity", "entity_id"),
+    CMS_PAGE: ("cms_page", "page_id"), CMS_BLOCK: ("cms_block", "block_id"), CART_RULE: ("salesrule", "rule_id"),
+    CATALOG_RULE: ("catalogrule", "rule_id"), OPTION: ("eav_attribute_option", "option_id"),
+    ATTRIBUTE: ("eav_attribute", "attribute_id"),
+}
+"""The table and column whose highest value bounds the keys of a target."""
+
+
+def highest_key(ctx: MagentoContext, target: str) -> int:
+    """Return the highest id of a target's entity table: where a sweep wraps, where a full check ends."""
+    table, column = ENTITY_KEYS[target]
+    return int(ctx.db.scalar(f"SELECT MAX({column}) FROM {ctx.t(table)}") or 0)
 
 
 def store_checksums(stores: Sequence[StoreView]) -> dict[int, int]:

@@ -8,9 +8,10 @@ category's products and subcategories, the products using an option or attribute
 parent, every document of a store view whose config changed), reads those entities and queues
 what differs from what the backend has. Positions move only after the queue holds the result.
 
-A changelog whose rows Magento deleted before capture read them, a capture's first run, and a
-fingerprint group seen for the first time read the entity type in full instead of missing
-changes: the queue skips what the backend already has.
+A changelog whose rows Magento deleted before capture read them, and a type's first capture,
+read the entity type in full instead of missing changes; a fingerprint group seen for the first
+time counts each of its keys as changed once (products over one sweep). The queue skips what the
+backend already has.
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ class Capture:
             window = changes.changelog_window(self.ctx, view, positions.get(name, (None, None))[0],
                                               processed.get(view.view_id))
             if window.lost:
-                log.warning("Magento removed rows of %s that capture had not read (version %d and before): "
-                            "reading every %s instead", view.changelog, window.after, entity_type)
+                log.warning("Magento removed rows of %s that capture had not read (after version %d), or the "
+                            "changelog was created again: reading every %s instead", view.changelog,
+                            window.after, entity_type)
                 found.everything.add(entity_type)
                 found.sources[f"lost changelog: {view.view_id}"] += 1
             else:
@@ -184,16 +186,16 @@ class Capture:
             if not sources:
                 continue
             group = f"{target}:{plan.signature(target)}"
-            first = last = None
             if target in SWEPT:
-                first, last = self._sweep_window(target, sources, positions, pending)
+                first, last = self._sweep_window(target, positions, pending)
+                stored = self.fingerprints.load(group, BUCKET_LEVEL, first // BUCKET, last // BUCKET)
+            else:  # small: every key, up to the highest id now or stored (entities deleted at the top)
+                stored = self.fingerprints.load(group, BUCKET_LEVEL)
+                first = 0
+                last = max(changes.highest_key(self.ctx, target), (max(stored, default=0) + 1) * BUCKET - 1)
             now_buckets = changes.bucket_checksums(self.ctx, sources, first, last)
-            bucket_span = [(first // BUCKET, last // BUCKET)] if first is not None and last is not None else []
-            lo, hi = bucket_span[0] if bucket_span else (None, None)
-            stored = self.fingerprints.load(group, BUCKET_LEVEL, lo, hi)
             moved = sorted(b for b in set(now_buckets) | set(stored) if now_buckets.get(b) != stored.get(b))
-            spans = bucket_span or [(0, 2**63 - 1)]
-            pending.fingerprints.append((group, BUCKET_LEVEL, spans, now_buckets))
+            pending.fingerprints.append((group, BUCKET_LEVEL, [(first // BUCKET, last // BUCKET)], now_buckets))
             if not moved:
                 continue
             now_keys = changes.key_checksums(self.ctx, sources, moved)
@@ -203,11 +205,11 @@ class Capture:
             pending.fingerprints.append((group, KEY_LEVEL, key_spans, now_keys))
             found.add_keys(target, changed, f"fingerprint {target}")
 
-    def _sweep_window(self, target: str, sources: Sequence[Any],
-                      positions: dict[str, tuple[int | None, datetime | None]], pending: _Pending) -> tuple[int, int]:
+    def _sweep_window(self, target: str, positions: dict[str, tuple[int | None, datetime | None]],
+                      pending: _Pending) -> tuple[int, int]:
         """Return the keys [first, last] this run checks of a target as large as the catalog, and move on."""
         name = f"sweep:{target}"
-        highest_bucket = changes.highest_key(self.ctx, sources) // BUCKET
+        highest_bucket = changes.highest_key(self.ctx, target) // BUCKET
         start = positions.get(name, (None, None))[0] or 0
         if start > highest_bucket:
             start = 0

@@ -3,8 +3,9 @@
 -- Capture used to follow `updated_at` only, so stock, prices, mass attribute updates, option
 -- labels, URL rewrites and rules waited for the nightly full sync. It now also reads Magento's
 -- mview changelogs (a version per `<view>_cl` table) and, for tables no changelog covers,
--- compares fingerprints: an XOR of CRC32 per bucket of 1,000 keys and per key.
--- Both tables are positions only: dropping them makes the next capture read everything once.
+-- compares fingerprints: an XOR of 64-bit row digests (a product of two CRC32s) per bucket of 1,000 keys and per key.
+-- Both tables are positions only: emptying the fingerprints makes capture read each key again once;
+-- emptying the positions restarts changelogs at their newest version (the full sync catches up).
 CREATE TABLE IF NOT EXISTS `rag_sync_capture_position` (
   `name` varchar(128) NOT NULL COMMENT 'changelog:<view_id>, window:<entity type>, sweep:<target>',
   `version` bigint unsigned NULL COMMENT 'last changelog version read, or the next sweep bucket',
