@@ -99,6 +99,16 @@ def _queued(state: Database) -> set[int]:
                                            " WHERE status = 'pending' AND entity_type = 'product'")}
 
 
+def _hashes(shop: Database, settings: Any, ids: list[int]) -> dict[Any, str]:
+    """Return the document hashes of the products as a reader builds them now."""
+    from ragsync.magento.context import MagentoContext
+    from ragsync.pipeline.sync import make_reader
+
+    ctx = MagentoContext(shop)
+    reader = make_reader("product", ctx, settings, ctx.select_stores(list(STORES)), None)
+    return {d.key: d.hash for d in reader.read(ids).documents}
+
+
 def run_path(path: str, shop: Database, state: Database, products: int, buckets: int,
              full_seconds: float) -> dict[str, Any]:
     """Measure one path: baseline, a capture with nothing changed, 100 changed products."""
@@ -116,14 +126,17 @@ def run_path(path: str, shop: Database, state: Database, products: int, buckets:
                 shop, state)
         idle = measure(f"{path}: capture, nothing changed",
                        lambda: capture(SyncService(shop, state, settings), ["product"]), shop, state)
-        # 100 products that have a document (a price edit of a disabled product changes no document)
+        # 100 products that have a document; those whose document the edit changes are the ones to find
+        # (a price row at store 0 under a website-scope price changes nothing a shopper sees)
         ids = random.Random(7).sample(sorted(_queued(state)), CHANGED)
         price = shop.scalar("SELECT attribute_id FROM eav_attribute WHERE attribute_code = 'price'"
                             " AND entity_type_id = 4")
+        before = _hashes(shop, settings, ids)
         shop.execute(f"UPDATE catalog_product_entity_decimal SET value = value + 1 WHERE attribute_id = %s"
                      f" AND store_id = 0 AND entity_id IN ({', '.join(['%s'] * len(ids))})", [price, *ids])
+        after = _hashes(shop, settings, ids)
         state.execute("DELETE FROM rag_sync_queue WHERE status = 'pending'")
-        wanted = set(ids)
+        wanted = {int(key[1]) for key, digest in after.items() if before.get(key) != digest}
         sweep = -(-(products // 1000 + 1) // buckets)  # runs of one fingerprint sweep over the catalog
         runs: list[dict[str, Any]] = []
         while not wanted <= _queued(state) and len(runs) < sweep + 1:

@@ -277,7 +277,7 @@ class CaptureSettings:
     """How change capture finds changes that Magento's changelogs do not record."""
 
     fingerprints: bool = _setting(True, _bool)
-    fingerprint_buckets_per_run: int = _setting(20, _int, minimum=1, maximum=100_000)
+    fingerprint_buckets_per_run: int = _setting(10, _int, minimum=1, maximum=100_000)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ from ragsync.magento.context import MagentoContext, StoreView
 
 BUCKET = 1000
 """Keys per fingerprint bucket."""
+MANY_BUCKETS = 20
+"""Above this many buckets, keys are read in one pass over each table instead of through its index."""
+END = 2**62
+"""A window ending here reaches the last key: it is read as a whole table, not through an index."""
 
 PRODUCT = "product"
 CATEGORY = "category"
@@ -301,10 +305,10 @@ def _key_index(ctx: MagentoContext, table: str, column: str) -> str | None:
     return cache.get((table, column))
 
 
-def _from(ctx: MagentoContext, source: Source) -> tuple[str, str]:
-    """Return the FROM clause and the key expression of a source."""
+def _from(ctx: MagentoContext, source: Source, window: bool = True) -> tuple[str, str]:
+    """Return the FROM clause and the key expression of a source (read through the key's index for a window)."""
     sql = f"{ctx.t(source.table)} s"
-    if source.via is None and source.key.startswith("s."):
+    if window and source.via is None and source.key.startswith("s."):
         index = _key_index(ctx, source.table, source.key[2:])
         if index is not None:
             sql += f" FORCE INDEX (`{index}`)"
@@ -345,10 +349,11 @@ def bucket_checksums(ctx: MagentoContext, sources: Sequence[Source], first: int 
     One statement per table; buckets of the same number are combined across tables.
     """
     combined: dict[int, int] = {}
+    window = (first, last) if first is not None and last is not None and last < END else None
     for source in sources:
-        sql, key = _from(ctx, source)
-        conditions = [c for c in (source.where, f"{key} BETWEEN {int(first)} AND {int(last)}"
-                                  if first is not None and last is not None else "") if c]
+        sql, key = _from(ctx, source, window=window is not None)
+        conditions = [c for c in (source.where, f"{key} BETWEEN {int(window[0])} AND {int(window[1])}"
+                                  if window is not None else "") if c]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         for bucket, checksum in ctx.db.query(
                 f"SELECT {key} DIV {BUCKET}, BIT_XOR({_row_digest(source, key)}) FROM {sql}{where}"
@@ -363,9 +368,13 @@ def key_checksums(ctx: MagentoContext, sources: Sequence[Source], buckets: Itera
     if not wanted:
         return {}
     spans = [(b * BUCKET, b * BUCKET + BUCKET - 1) for b in wanted]
+    # many buckets (a first comparison, a mass update): one pass over the tables beats index lookups
+    many = len(wanted) > MANY_BUCKETS
+    if many:
+        spans = [(spans[0][0], spans[-1][1])]
     combined: dict[int, int] = {}
     for source in sources:
-        sql, key = _from(ctx, source)
+        sql, key = _from(ctx, source, window=not many)
         conditions = [c for c in (source.where, _ranges(key, spans)) if c]
         for ident, checksum in ctx.db.query(
                 f"SELECT {key}, BIT_XOR({_row_digest(source, key)}) FROM {sql} WHERE {' AND '.join(conditions)}"
@@ -517,6 +526,18 @@ def products_of_catalog_rules(ctx: MagentoContext, rule_ids: Iterable[int]) -> s
             f"SELECT DISTINCT product_id FROM {ctx.t('catalogrule_product')}"
             f" WHERE rule_id IN ({_marks(len(chunk))})", chunk))
     return found
+
+
+def products_with_special_dates(ctx: MagentoContext) -> set[int]:
+    """Return the products with a special-price date: their documents change with the day, rows or not."""
+    attributes = ctx.attributes("catalog_product")
+    dated = [a for code in ("special_from_date", "special_to_date") if (a := attributes.get(code)) is not None]
+    if not dated:
+        return set()
+    table = dated[0].value_table("catalog_product_entity") or "catalog_product_entity_datetime"
+    return _entity_ids(ctx, ctx.link_field("catalog_product_entity"), table,
+                       f"v.attribute_id IN ({_marks(len(dated))}) AND v.value IS NOT NULL",
+                       [a.attribute_id for a in dated])
 
 
 # --- time windows ----------------------------------------------------------------------------

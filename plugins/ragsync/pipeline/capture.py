@@ -26,6 +26,7 @@ from typing import Any
 from ragsync.magento import changes
 from ragsync.magento.changes import BUCKET, SWEPT, SourcePlan
 from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.pipeline.fingerprint import Write, diff_group, save
 from ragsync.pipeline.sync import CHUNK_SIZE, SyncResult, SyncService, make_reader
 from ragsync.state.changes import BUCKET_LEVEL, KEY_LEVEL, CapturePositions, Fingerprints
 from ragsync.state.watermarks import Watermarks
@@ -80,7 +81,7 @@ class _Pending:
 
     versions: dict[str, int | None] = field(default_factory=dict)
     moments: dict[str, datetime | None] = field(default_factory=dict)
-    fingerprints: list[tuple[str, int, list[tuple[int, int]], dict[int, int]]] = field(default_factory=list)
+    fingerprints: list[Write] = field(default_factory=list)
     drop_groups: list[str] = field(default_factory=list)
     watermarks: dict[str, datetime] = field(default_factory=dict)
 
@@ -186,38 +187,27 @@ class Capture:
             if not sources:
                 continue
             group = f"{target}:{plan.signature(target)}"
+            # up to the highest id now or stored: entities deleted at the top of the range are seen
+            stored_top = max(self.fingerprints.load(group, BUCKET_LEVEL), default=0)
+            top_bucket = max(changes.highest_key(self.ctx, target) // BUCKET, stored_top)
             if target in SWEPT:
-                first, last = self._sweep_window(target, positions, pending)
-                stored = self.fingerprints.load(group, BUCKET_LEVEL, first // BUCKET, last // BUCKET)
-            else:  # small: every key, up to the highest id now or stored (entities deleted at the top)
-                stored = self.fingerprints.load(group, BUCKET_LEVEL)
-                first = 0
-                last = max(changes.highest_key(self.ctx, target), (max(stored, default=0) + 1) * BUCKET - 1)
-            now_buckets = changes.bucket_checksums(self.ctx, sources, first, last)
-            moved = sorted(b for b in set(now_buckets) | set(stored) if now_buckets.get(b) != stored.get(b))
-            pending.fingerprints.append((group, BUCKET_LEVEL, [(first // BUCKET, last // BUCKET)], now_buckets))
-            if not moved:
-                continue
-            now_keys = changes.key_checksums(self.ctx, sources, moved)
-            before = self.fingerprints.load_keys(group, moved, BUCKET)
-            changed = {k for k in set(now_keys) | set(before) if now_keys.get(k) != before.get(k)}
-            key_spans = [(b * BUCKET, b * BUCKET + BUCKET - 1) for b in moved]
-            pending.fingerprints.append((group, KEY_LEVEL, key_spans, now_keys))
-            found.add_keys(target, changed, f"fingerprint {target}")
+                first, last = self._sweep_window(target, top_bucket, positions, pending)
+            else:  # small: every key, every run
+                first, last = 0, top_bucket * BUCKET + BUCKET - 1
+            diff = diff_group(self.ctx, self.fingerprints, group, sources, first, last)
+            pending.fingerprints.extend(diff.writes)
+            found.add_keys(target, diff.changed, f"fingerprint {target}")
 
-    def _sweep_window(self, target: str, positions: dict[str, tuple[int | None, datetime | None]],
+    def _sweep_window(self, target: str, top_bucket: int, positions: dict[str, tuple[int | None, datetime | None]],
                       pending: _Pending) -> tuple[int, int]:
         """Return the keys [first, last] this run checks of a target as large as the catalog, and move on."""
         name = f"sweep:{target}"
-        highest_bucket = changes.highest_key(self.ctx, target) // BUCKET
         start = positions.get(name, (None, None))[0] or 0
-        if start > highest_bucket:
+        if start > top_bucket:
             start = 0
-        stop = start + self.settings.capture.fingerprint_buckets_per_run - 1
-        pending.versions[name] = stop + 1 if stop < highest_bucket else 0
-        # the last window also takes every key above the highest id seen (new entities)
-        last = (stop + 1) * BUCKET - 1 if stop < highest_bucket else 2**62
-        return start * BUCKET, last
+        stop = min(start + self.settings.capture.fingerprint_buckets_per_run - 1, top_bucket)
+        pending.versions[name] = stop + 1 if stop < top_bucket else 0
+        return start * BUCKET, stop * BUCKET + BUCKET - 1
 
     def _stores(self, views: Sequence[StoreView], found: Changed, pending: _Pending) -> None:
         now_sums = changes.store_checksums(views)
@@ -319,13 +309,7 @@ class Capture:
         """Store positions and fingerprints now that the queue holds what they led to."""
         problems = {int(i) for r in results.values() if r.entity_type == "product"
                     for i in r.problem_ids if str(i).isdigit()}
-        problem_buckets = {p // BUCKET for p in problems}
-        for group, level, spans, values in pending.fingerprints:
-            if problems and group.startswith(f"{changes.PRODUCT}:"):
-                # an entity that could not be read is checked again next run
-                dropped = problems if level == KEY_LEVEL else problem_buckets
-                values = {k: v for k, v in values.items() if k not in dropped}
-            self.fingerprints.replace(group, level, spans, values)
+        save(self.fingerprints, pending.fingerprints, problems, f"{changes.PRODUCT}:")
         if pending.drop_groups:
             self.fingerprints.drop_groups(pending.drop_groups)
         self.positions.save(pending.versions, pending.moments)

@@ -20,8 +20,10 @@ from ragsync.documents.model import Document, ReadBatch
 from ragsync.errors import ConfigError, RagSyncError
 from ragsync.magento.base import EntityReader
 from ragsync.magento.context import MagentoContext, StoreView
+from ragsync.pipeline.fingerprint import FullSyncShortcut
 from ragsync.settings import Settings
 from ragsync.state.audit import AuditLog
+from ragsync.state.changes import CapturePositions, Fingerprints
 from ragsync.state.clock import Clock, SystemClock
 from ragsync.state.intake import EnqueueResult
 from ragsync.state.ledger import Ledger
@@ -63,6 +65,8 @@ class SyncResult:
     skipped: int = 0
     cancelled: int = 0
     """Open rows removed because the entity was changed back to what the backend has (``cancelled_reverted``)."""
+    unchanged_entities: int = 0
+    """Entities a full sync did not read: their rows are as at the last full sync (:mod:`.fingerprint`)."""
     reconciled_deletes: int = 0
     problems: list[str] = field(default_factory=list)
     problem_ids: set[str] = field(default_factory=set)
@@ -89,7 +93,7 @@ class SyncResult:
             "documents": self.documents, "saves": self.saves, "deletes": self.deletes, "queued": self.queued,
             "replaced": self.replaced, "skipped": self.skipped, "cancelled": self.cancelled,
             "queued_deletes": self.outcome.written_deletes, "reconciled_deletes": self.reconciled_deletes,
-            "problems": len(self.problems),
+            "problems": len(self.problems), "unchanged_entities": self.unchanged_entities,
             **{reason: getattr(self.outcome, reason) for reason in SKIP_REASONS},
         }
 
@@ -102,6 +106,8 @@ class SyncResult:
                 f" {self.skipped} {would}skipped ({self.outcome.skipped_unchanged} unchanged),"
                 f" {self.cancelled} {would}cancelled (reverted before delivery),"
                 f" {self.reconciled_deletes} removed entities, {len(self.problems)} problems")
+        if self.unchanged_entities:
+            text += f"; {self.unchanged_entities} entities not read: unchanged since the last full sync"
         if self.delete_limit:
             text += f"; a real run would stop: {self.delete_limit}"
         return text
@@ -267,18 +273,8 @@ class SyncService:
 
     def _full(self, reader: EntityReader[Any], views: Sequence[StoreView], result: SyncResult, dry_run: bool,
               force: bool) -> None:
-        produced: set[tuple[str, int]] = set()
-        held_deletes: list[Document] = []
-        for batch in reader.read_all(CHUNK_SIZE):
-            self.consume(batch, result, dry_run)
-            for doc in batch.documents:
-                produced.add((doc.id, doc.store_id))
-            self.enqueue([d for d in batch.documents if d.action == "save"], result, "full", force, dry_run)
-            held_deletes.extend(d for d in batch.documents if d.action == "delete")
-        for entity_id in result.problem_ids:
-            # an entity that could not be read is not gone: keep what the backend has
-            for view in views:
-                produced.add((entity_id, view.store_id))
+        shortcut = self._shortcut(reader.entity_type, views, force)
+        produced, held_deletes = self._read_full(reader, views, result, dry_run, force, shortcut)
         # a dry run goes on from here too: every read below is read-only
         checked_at = self.ctx.clock()  # the deletes below are read (found absent) after this
         gone = self._confirmed_gone(reader, views, produced)
@@ -309,6 +305,46 @@ class SyncService:
         for keys in _chunks(gone, CHUNK_SIZE):
             deletes = [Document.delete(reader.entity_type, eid, sid, now, checked_at) for eid, sid in keys]
             self.enqueue(deletes, result, "reconcile", False, dry_run)
+        if shortcut is not None and not dry_run:
+            shortcut.commit({int(i) for i in result.problem_ids if str(i).isdigit()})
+
+    def _read_full(self, reader: EntityReader[Any], views: Sequence[StoreView], result: SyncResult, dry_run: bool,
+                   force: bool, shortcut: FullSyncShortcut | None) -> tuple[set[tuple[str, int]], list[Document]]:
+        """Read every entity (or, with a shortcut, what changed) and queue the saves; return what was produced."""
+        produced: set[tuple[str, int]] = set()
+        held_deletes: list[Document] = []
+        wanted = shortcut.to_read() if shortcut is not None else None
+        if wanted is None:
+            batches: Iterable[ReadBatch] = reader.read_all(CHUNK_SIZE)
+        else:
+            # only what changed since the last full sync; the others are as they were then
+            unchanged = {str(i) for i in self._all_ids(reader)} - {str(i) for i in wanted}
+            result.unchanged_entities = len(unchanged)
+            produced |= {(eid, v.store_id) for eid in unchanged for v in views}
+            batches = (reader.read(chunk) for chunk in _chunks(sorted(wanted), CHUNK_SIZE))
+        for batch in batches:
+            self.consume(batch, result, dry_run)
+            for doc in batch.documents:
+                produced.add((doc.id, doc.store_id))
+            self.enqueue([d for d in batch.documents if d.action == "save"], result, "full", force, dry_run)
+            held_deletes.extend(d for d in batch.documents if d.action == "delete")
+        for entity_id in result.problem_ids:
+            # an entity that could not be read is not gone: keep what the backend has
+            for view in views:
+                produced.add((entity_id, view.store_id))
+        return produced, held_deletes
+
+    def _shortcut(self, entity_type: str, views: Sequence[StoreView], force: bool) -> FullSyncShortcut | None:
+        """Return what lets a full sync skip unchanged products (None: it reads everything)."""
+        if not FullSyncShortcut.applies(self.ctx, self.settings, entity_type, force):
+            return None
+        return FullSyncShortcut(MagentoContext(self.magento), Fingerprints(self.ragsync),
+                                CapturePositions(self.ragsync, self.clock), self.settings, views)
+
+    @staticmethod
+    def _all_ids(reader: EntityReader[Any]) -> Iterator[Any]:
+        for chunk in reader.iter_id_chunks(CHUNK_SIZE * 10):
+            yield from chunk
 
     def _live_keys(self, entity_type: str, keys: Sequence[tuple[str, str, int]]) -> int:
         live = 0

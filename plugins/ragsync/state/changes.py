@@ -113,3 +113,7 @@ class Fingerprints:
         """Remove whole groups (their source tables changed: a changelog now covers one, or a table appeared)."""
         for group in groups:
             self.db.execute("DELETE FROM rag_sync_fingerprint WHERE grp = %s", (group,))
+
+    def drop_prefix(self, prefix: str) -> None:
+        """Remove every group whose name starts with ``prefix``."""
+        self.db.execute("DELETE FROM rag_sync_fingerprint WHERE grp LIKE %s", (prefix.replace("%", r"\%") + "%",))

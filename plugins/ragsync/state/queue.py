@@ -40,6 +40,7 @@ from ragsync.db import Database
 from ragsync.documents.model import Document
 from ragsync.settings import QueueSettings
 from ragsync.state.audit import AuditLog
+from ragsync.state.changes import Fingerprints
 from ragsync.state.clock import Clock, SystemClock
 from ragsync.state.intake import ENQUEUE_CHUNK, EnqueueResult, Intake
 from ragsync.state.ledger import Key, Ledger, select_by_keys
@@ -706,6 +707,8 @@ class QueueRepository:
                     "DELETE FROM rag_sync_queue WHERE status = %s ORDER BY id LIMIT %s", (status, DELETE_CHUNK))
             total += deleted
             if deleted < DELETE_CHUNK:
+                if status != "sent":
+                    self._forget_full_fingerprints()
                 return total
 
     def delete(self, ids: Sequence[int]) -> int:
@@ -714,7 +717,13 @@ class QueueRepository:
         for start in range(0, len(ids), DELETE_CHUNK):
             part = [int(i) for i in ids[start:start + DELETE_CHUNK]]
             total += self.db.execute(f"DELETE FROM rag_sync_queue WHERE id IN ({_ids_sql(len(part))})", part)
+        if total:
+            self._forget_full_fingerprints()
         return total
+
+    def _forget_full_fingerprints(self) -> None:
+        """Make the next full sync read every entity: documents it skipped as unchanged were just removed."""
+        Fingerprints(self.db).drop_prefix("full:")
 
     # ------------------------------------------------------------------ reading
 
