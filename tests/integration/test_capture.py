@@ -192,6 +192,12 @@ def _store_config(shop: Shop) -> None:
              " 'web/secure/base_url', 'https://fr.example.test/')", (KNOWN.stores["fr"],))
 
 
+def _home_page(shop: Shop) -> None:
+    # Stores > Configuration > Web > Default Pages, store view "fr": another CMS home page
+    shop.sql("INSERT INTO core_config_data (scope, scope_id, path, value) VALUES ('stores', %s,"
+             " 'web/default/cms_home_page', 'about-us')", (KNOWN.stores["fr"],))
+
+
 def _cart_rule_coupon(shop: Shop) -> None:
     shop.sql("UPDATE salesrule_label SET label = 'Winter deal' WHERE rule_id = %s",
              (KNOWN.cart_rules["cart_no_coupon"],))
@@ -201,6 +207,13 @@ def _cms_block_store(shop: Shop) -> None:
     # a block assigned to one more store view: cms_block_store only, update_time untouched
     block = KNOWN.cms_blocks["bandeau-fr"]
     shop.sql("INSERT IGNORE INTO cms_block_store (block_id, store_id) VALUES (%s, %s)", (block, KNOWN.stores["outlet"]))
+
+
+def _child_unlinked(shop: Shop) -> None:
+    # a child taken out of its configurable: the link rows go, the child's own rows stay
+    child = KNOWN.configurable_children[0]
+    shop.sql("DELETE FROM catalog_product_super_link WHERE product_id = %s", (child,))
+    shop.sql("DELETE FROM catalog_product_relation WHERE child_id = %s", (child,))
 
 
 def _product_deleted(shop: Shop) -> None:
@@ -222,10 +235,12 @@ CASES: dict[str, tuple[Case, set[tuple[str, str]], str]] = {
     "special_window": (_special_window, {("product", str(KNOWN.products["special_future"]))}, "price window"),
     "catalog_rule": (_catalog_rule, {("promotion", f"catalog-{KNOWN.catalog_rules['catalog_active']}")},
                      "changelog"),
+    "home_page": (_home_page, {("cms_page", str(KNOWN.cms_pages["about-us"]))}, "store config"),
     "cart_rule": (_cart_rule_coupon, {("promotion", f"cart-{KNOWN.cart_rules['cart_no_coupon']}")}, "fingerprint"),
     "store_config": (_store_config, {("cms_page", str(KNOWN.cms_pages["home"]))}, "store config"),
     "cms_block_store": (_cms_block_store, {("cms_block", str(KNOWN.cms_blocks["bandeau-fr"]))},
                         "fingerprint"),
+    "child_unlinked": (_child_unlinked, {("product", str(KNOWN.products["configurable"]))}, "fingerprint"),
     "product_deleted": (_product_deleted, {("product", str(KNOWN.products["no_image"]))}, "changelog"),
 }
 

@@ -168,9 +168,10 @@ class View:
 _PRODUCT_VALUES = frozenset(f"catalog_product_entity_{k}" for k in ("datetime", "decimal", "int", "text", "varchar"))
 VIEWS: tuple[View, ...] = (
     # the subscriptions of Magento 2.4's etc/mview.xml files, as far as the readers use the tables
+    # (it subscribes catalog_product_super_link too, with the child's id: a child unlinked from its
+    # parent names no parent any more, so that table stays fingerprinted, by parent)
     View("catalogsearch_fulltext", PRODUCT, frozenset({
-        "catalog_product_entity", *_PRODUCT_VALUES, "catalog_product_website", "cataloginventory_stock_item",
-        "catalog_product_super_link"})),
+        "catalog_product_entity", *_PRODUCT_VALUES, "catalog_product_website", "cataloginventory_stock_item"})),
     View("catalog_product_price", PRODUCT, frozenset({
         "catalog_product_entity", "catalog_product_entity_datetime", "catalog_product_entity_decimal",
         "catalog_product_entity_int", "catalog_product_website"})),
@@ -398,11 +399,22 @@ def highest_key(ctx: MagentoContext, target: str) -> int:
     return int(ctx.db.scalar(f"SELECT MAX({column}) FROM {ctx.t(table)}") or 0)
 
 
-def store_checksums(stores: Sequence[StoreView]) -> dict[int, int]:
-    """Return ``store_id -> checksum`` of everything a store view lends its documents (URLs, locale, currency)."""
+CONFIG_PREFIXES = ("web/", "general/", "currency/", "design/")
+"""Config a store view lends its documents beyond its resolved fields: the home page, the store's
+name, address and phone that CMS ``{{config path=...}}`` directives show, locale and currency."""
+
+
+def store_checksums(ctx: MagentoContext, stores: Sequence[StoreView]) -> dict[int, int]:
+    """Return ``store_id -> checksum`` of everything a store view lends its documents.
+
+    Its resolved fields (URLs, locale, currency, timezone) and the config under
+    :data:`CONFIG_PREFIXES` as that store view sees it (scope fallback applied).
+    """
+    paths = sorted({p for (_scope, _sid, p) in ctx.config_paths() if p.startswith(CONFIG_PREFIXES)})
     result: dict[int, int] = {}
     for store in stores:
-        text = json.dumps(asdict(store), sort_keys=True, default=str)
+        config = {p: ctx.config(p, store.store_id) for p in paths}
+        text = json.dumps([asdict(store), config], sort_keys=True, default=str)
         result[store.store_id] = int.from_bytes(hashlib.sha1(text.encode()).digest()[:4], "big")
     return result
 

@@ -179,6 +179,10 @@ class MagentoContext:
             f" ORDER BY s.sort_order, s.store_id"
         )
 
+    def config_paths(self) -> set[tuple[str, int, str]]:
+        """Return the ``(scope, scope_id, path)`` of every row of ``core_config_data``."""
+        return set(self._config)
+
     def config(self, path: str, store_id: int | None = None) -> str | None:
         """Return a config value with Magento's scope fallback: stores -> websites -> default -> module default."""
         if store_id:

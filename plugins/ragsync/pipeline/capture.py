@@ -210,7 +210,7 @@ class Capture:
         return start * BUCKET, stop * BUCKET + BUCKET - 1
 
     def _stores(self, views: Sequence[StoreView], found: Changed, pending: _Pending) -> None:
-        now_sums = changes.store_checksums(views)
+        now_sums = changes.store_checksums(self.ctx, views)
         stored = self.fingerprints.load(STORE_GROUP, KEY_LEVEL)
         moved = {sid for sid, value in now_sums.items() if stored.get(sid) != value}
         if moved and stored:

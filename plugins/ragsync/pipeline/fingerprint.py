@@ -130,7 +130,7 @@ class FullSyncShortcut:
             "embedded": {t: changes.bucket_checksums(self.ctx, [s for s in embedded if s.target == t], 0,
                                                      changes.highest_key(self.ctx, t))
                          for t in sorted({s.target for s in embedded})},
-            "stores": changes.store_checksums(self.views),
+            "stores": changes.store_checksums(self.ctx, self.views),
             "settings": {k: v for k, v in self.settings.to_dict().items()
                          if k not in ("queue", "breaker", "alerts", "reconcile", "capture", "enabled", "debug",
                                       "log_file", "read_workers")},
