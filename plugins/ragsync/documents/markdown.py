@@ -10,9 +10,20 @@ core does not, each one skipped unless a substring test says it is needed:
   ``<li>``, ``<td>``, ``<th>``, ``<tr>``, ``<dt>``, ``<dd>`` (the core would merge list items and lose
   table cells); convert nesting deeper than :data:`MAX_NESTING` as plain text (past about 2,000
   nested lists the core overflows its stack and the whole process dies);
-- after: drop ``data:`` images, empty image titles, icon links without text and links that lead
-  nowhere (``#tab``, ``javascript:``; their text stays), turn non-breaking spaces into spaces,
-  strip trailing whitespace and collapse runs of blank lines.
+- also before: source line breaks (and the whitespace around them) become one space outside
+  ``<pre>``, as a browser shows them (only ``<br>`` breaks a line); list items holding only spaces,
+  ``&nbsp;``, ``<br>`` or empty inline tags are dropped; an ``<img>`` whose ``src`` is missing or a
+  placeholder takes the first real URL of ``data-src``, ``data-original``, ``data-srcset``, ``srcset``
+  (first candidate of a set). A URL is a placeholder when it is empty, a ``data:`` URI, or one of the
+  words (runs of letters and digits) of its path is in :data:`PLACEHOLDER_WORDS` (``spacer.gif``,
+  ``lazy-placeholder.png``, ``1x1.gif``; not ``blanket.jpg``); a real ``src`` is kept. Inline tags
+  wrapped right around a heading (``<span><h4>``, ``<strong><h2>``) move out of it (an ``<a>`` moves
+  into it), and a heading after inline content is put on its own lines with a blank line around it;
+- after: drop ``data:`` images and images left without any URL, empty image titles, icon links
+  without text, links that lead nowhere (``#``, any in-page ``#anchor``: the document is read away
+  from its page; ``javascript:``; an empty or blank ``href``; their text, or image, stays), list
+  markers left with nothing after them, turn non-breaking spaces into spaces, strip trailing
+  whitespace and collapse runs of blank lines.
 
 Page Builder wrappers (``div``/``section`` with ``data-content-type``, ``data-element``,
 ``data-pb-style``) carry no text of their own and vanish in the conversion; their content stays.
@@ -83,7 +94,49 @@ _RELATIVE_URL_RE = re.compile(r"""\b(href|src)(\s*=\s*)(["'])(/(?!/)[^"']*)\3"""
 _ANY_TAG_RE = re.compile(r"<[^>]*>")
 
 _DATA_IMAGE_RE = re.compile(r"!\[[^\]]*\]\(data:[^)]*\)")
-_DEAD_LINK_RE = re.compile(r"\[([^\]]*)\]\((#[^)]*|javascript:[^()]*(?:\([^)]*\)[^()]*)*|<>)\)", re.I)
+# An image the core found no URL for: "![alt]()", "![alt]( \"title\")", "![alt](< >)".
+_NO_URL_IMAGE_RE = re.compile(r'!\[[^\]]*\]\((?:<\s*>)?(?:\s*"[^"]*")?\)')
+# A link to "#", "#anchor", "javascript:...", "" or only spaces (the core writes "<>", "< >", "<# >");
+# its text may hold images ("[![alt](src)](#)").
+_DEAD_LINK_RE = re.compile(
+    r"\[((?:[^\[\]]|!\[[^\]]*\]\([^)]*\))*)\]"
+    r"\((#[^)]*|javascript:[^()]*(?:\([^)]*\)[^()]*)*|<\s*(?:#[^>]*|javascript:[^>]*)?>(?:\s*\"[^\"]*\")?)\)",
+    re.I)
+_DEAD_AUTOLINK_RE = re.compile(r"<(?:#|javascript:)[^<>\s]*>", re.I)  # the core's "<#top>" for [#top](#top)
+
+# Source line breaks are only whitespace in HTML; outside <pre> they become one space.
+_SOURCE_BREAK_RE = re.compile(r"[\r\n]\s*")
+_PRE_RE = re.compile(r"<pre\b.*?</pre\s*>", re.S | re.I)
+# A list item with nothing to read: spaces, &nbsp;, <br> and empty inline tags only.
+_EMPTY_ITEM_HTML_RE = re.compile(
+    r"<li\b[^>]*>(?:\s|&nbsp;|&#160;|&#xa0;|<br\s*/?>|</?(?:span|strong|b|em|i|u|font|small|p|div)\b[^>]*>)*</li\s*>",
+    re.I)
+# A Markdown list marker alone on its line whose next line is not indented deeper (no nested content).
+_EMPTY_ITEM_RE = re.compile(r"\n( *)(?:-|\d{1,9}[.)])(?=\n|$)(?!\n\1 )")
+
+# Lazy-loaded images: where the real URL is when src is missing or a placeholder.
+_IMG_TAG_RE = re.compile(r"<img\b[^>]*>", re.I)
+_ATTR_RE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+_SRC_ATTR_RE = re.compile(r"""\ssrc\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""", re.I)
+_LAZY_ATTRS = ("data-src", "data-original", "data-srcset", "srcset")
+_URL_WORD_RE = re.compile(r"[a-z0-9]+")
+PLACEHOLDER_WORDS = frozenset(
+    {"placeholder", "blank", "spacer", "transparent", "pixel", "1x1", "lazy", "loader", "loading"})
+"""Words (runs of letters and digits) of an image URL that mark it as a lazy-loading placeholder."""
+
+# Headings inside inline elements: the core renders "<strong><h2>A</h2></strong>" as "**## A**" and a
+# heading after text in a list item as "- Intro #### A". Inline wrappers right around a heading are
+# moved after it (<a> into it); a heading after inline content is marked with these two characters
+# (Unicode private use) and put on its own lines after the conversion.
+_INLINE_TAGS = frozenset({"a", "abbr", "b", "big", "cite", "del", "em", "font", "i", "ins", "label", "mark",
+                          "q", "s", "small", "span", "strike", "strong", "sub", "sup", "u"})
+_HEADING_OPEN_RE = re.compile(r"<h[1-6][\s>]")  # searched in the lowercased HTML
+_TAG_NAME_RE = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)")
+_WRAPPER_CLOSERS_RE = re.compile(r"(?:\s*</[a-zA-Z][a-zA-Z0-9]*\s*>)+")
+_HEADING_START = "\ue000"
+_HEADING_END = "\ue001"
+_HEADING_BLOCK_RE = re.compile("([ \t]*)(#{1,6} )?\ue000([^\ue001\n]*)\ue001?[ \t]*\n?")
+_BLOCK_PREFIX_RE = re.compile(r"[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+|>[ \t]?)*")
 # "[X](X)": what the core makes of an anchor without text (an icon link) or of an iframe or video.
 _INNER_SPACES_RE = re.compile(r"(?<=\S)  +(?=\S)")
 _SELF_LINK_RE = re.compile(r"\[(?<!!\[)([^\]]+)\]\(\1\)")
@@ -127,12 +180,30 @@ def html_to_markdown(html: str | None, *, base_url: str | None = None) -> str:
     implied = _IMPLIED_TAG_RE.findall(lowered)
     if implied and len(implied) != 2 * "".join(implied).count("/"):
         text = _close_implied_end_tags(text)
+        lowered = text.lower()
+    text, marked = _repair(text, lowered)
     if base_url:
         root = base_url.rstrip("/")
         text = _RELATIVE_URL_RE.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{root}{m[4]}{m[3]}", text)
     if text.count("<") > MAX_NESTING and _nesting_depth(text) > MAX_NESTING:
         return _strip_tags(text)
-    return _tidy(_convert(text))
+    return _tidy(_convert(text), images="<img" in lowered, marked=marked)
+
+
+def _repair(text: str, lowered: str) -> tuple[str, bool]:
+    """Fix what the core gets wrong: source line breaks, empty items, lazy images, headings in inline tags.
+
+    Returns the HTML and whether headings were marked for :func:`_heading_block`.
+    """
+    if "\n" in text or "\r" in text:
+        text = _collapse_source_lines(text, lowered)
+    if "<li" in lowered and _EMPTY_ITEM_HTML_RE.search(lowered) is not None:
+        text = _EMPTY_ITEM_HTML_RE.sub("", text)
+    if "<img" in lowered and ("data-src" in lowered or "data-original" in lowered or "srcset" in lowered):
+        text = _IMG_TAG_RE.sub(_lazy_image, text)
+    if _HEADING_OPEN_RE.search(lowered) is not None:
+        return _free_headings(text, lowered)
+    return text, False
 
 
 def _nesting_depth(text: str) -> int:
@@ -188,18 +259,26 @@ def _plain_text(text: str) -> str:
     return text.strip()
 
 
-def _tidy(markdown: str) -> str:
-    """Post-process the core's Markdown: junk images and links, odd spaces, blank runs."""
+def _tidy(markdown: str, *, images: bool = True, marked: bool = False) -> str:
+    """Post-process the core's Markdown: junk images and links, odd spaces, headings, empty items, blanks.
+
+    ``images`` says the HTML had an <img> (else no image can lack its URL); ``marked`` that
+    :func:`_free_headings` marked headings.
+    """
     if "\xa0" in markdown:
         markdown = markdown.replace("\xa0", " ")
     if ' "")' in markdown:
         markdown = markdown.replace(' "")', ")")
+    emptied = False
     if "](" in markdown:
         removed = 0
         if "](data:" in markdown:
             markdown, count = _DATA_IMAGE_RE.subn("", markdown)
             removed += count
-        if "](#" in markdown or "](<>)" in markdown or "avascript:" in markdown:
+        if images and ("]()" in markdown or ']( "' in markdown or "](<" in markdown):
+            markdown, count = _NO_URL_IMAGE_RE.subn("", markdown)
+            removed += count
+        if "](#" in markdown or "](<" in markdown or "avascript:" in markdown:
             markdown = _DEAD_LINK_RE.sub(_dead_link_text, markdown)
             removed += 1
         if "[](" in markdown:
@@ -208,10 +287,144 @@ def _tidy(markdown: str) -> str:
         markdown, count = _SELF_LINK_RE.subn("", markdown)
         if removed or count:
             markdown = _INNER_SPACES_RE.sub(" ", markdown)
+            emptied = True
+    if "<#" in markdown or "<javascript:" in markdown or "<JavaScript:" in markdown:
+        markdown = _DEAD_AUTOLINK_RE.sub("", markdown)
+        emptied = True
+    return _tidy_lines(markdown, marked=marked, emptied=emptied)
+
+
+def _tidy_lines(markdown: str, *, marked: bool, emptied: bool) -> str:
+    """Put marked headings on their own lines, strip line ends, drop empty list items and blank runs."""
+    if marked:
+        markdown = _HEADING_BLOCK_RE.sub(_heading_block, markdown)
+        markdown = markdown.replace(_HEADING_START, "").replace(_HEADING_END, "")
     markdown = "\n".join([line.rstrip() for line in markdown.split("\n")])
+    if emptied or "-\n" in markdown:  # an item whose only content was removed above, or one the core
+        markdown = _EMPTY_ITEM_RE.sub("", "\n" + markdown)  # left empty
     while "\n\n\n" in markdown:
         markdown = markdown.replace("\n\n\n", "\n\n")
     return markdown.strip()
+
+
+def _collapse_source_lines(text: str, lowered: str) -> str:
+    """Turn source line breaks (and the spaces around them) into one space, except inside <pre>."""
+    if "<pre" not in lowered:
+        return _SOURCE_BREAK_RE.sub(" ", text)
+    pieces: list[str] = []
+    position = 0
+    for block in _PRE_RE.finditer(text):
+        pieces.append(_SOURCE_BREAK_RE.sub(" ", text[position:block.start()]))
+        pieces.append(block[0])
+        position = block.end()
+    pieces.append(_SOURCE_BREAK_RE.sub(" ", text[position:]))
+    return "".join(pieces)
+
+
+def _is_placeholder(url: str) -> bool:
+    """Tell whether an image URL shows nothing real: empty, a data: URI or a placeholder file."""
+    url = url.strip().lower()
+    if not url or url.startswith("data:"):
+        return True
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return not PLACEHOLDER_WORDS.isdisjoint(_URL_WORD_RE.findall(path))
+
+
+def _lazy_image(match: re.Match[str]) -> str:
+    """Give an <img> whose src is missing or a placeholder the URL a lazy loader would load."""
+    tag = match[0]
+    values: dict[str, str] = {}
+    for attribute in _ATTR_RE.finditer(tag, 4):
+        value = attribute[2] if attribute[2] is not None else attribute[3]
+        values.setdefault(attribute[1].lower(), (attribute[4] or "") if value is None else value)
+    if not _is_placeholder(values.get("src", "")):
+        return tag
+    for name in _LAZY_ATTRS:
+        url = values.get(name, "").strip()
+        if url and name.endswith("srcset"):
+            url = url.split()[0].rstrip(",")
+        if url and not _is_placeholder(url):
+            url = url.replace('"', "&quot;")
+            return f'<img src="{url}"{_SRC_ATTR_RE.sub("", tag[4:])}'
+    return tag
+
+
+def _free_headings(text: str, lowered: str) -> tuple[str, bool]:
+    """Move inline wrappers out of the way of headings and mark the headings that need their own block.
+
+    Inline opening tags right before a heading (only whitespace between) move to after its end tag,
+    or vanish with their end tags when those follow it; an ``<a>`` goes inside the heading. A
+    heading moved so, or one that follows text or inline tags, is marked for :func:`_heading_block`.
+    """
+    if len(lowered) != len(text):  # lowercasing changed lengths (rare letters): positions would not match
+        lowered = text
+    pieces: list[str] = []
+    position = 0
+    for opening in _HEADING_OPEN_RE.finditer(lowered):
+        start = opening.start()
+        if start < position:
+            continue
+        cut, spans, after_inline = _heading_context(lowered, position, start)
+        if not spans and not after_inline:
+            continue
+        open_end = lowered.find(">", start)
+        close = lowered.find(f"</h{lowered[start + 2]}", open_end) if open_end != -1 else -1
+        close_end = lowered.find(">", close) + 1 if close != -1 else 0
+        if close_end <= 0:
+            continue
+        wrappers = [text[a:b] for a, b in spans]
+        links = [wrapper for wrapper in wrappers if wrapper[1] in "aA" and not wrapper[2].isalnum()]
+        kept = [wrapper for wrapper in wrappers if wrapper not in links]
+        closers = _WRAPPER_CLOSERS_RE.match(lowered, close_end)
+        names = [_TAG_NAME_RE.findall(wrapper)[0].lower() for wrapper in reversed(wrappers)]
+        if closers is not None and _TAG_NAME_RE.findall(closers[0]) == names:
+            kept, close_end = [], closers.end()  # "<span><h4>A</h4></span>": the wrappers go entirely
+        pieces.append(text[position:cut])
+        pieces.append(f"{text[start:open_end + 1]}{_HEADING_START}{''.join(links)}{text[open_end + 1:close]}"
+                      f"{'</a>' * len(links)}{_HEADING_END}{text[close:close_end]}{''.join(kept)}")
+        position = close_end
+    if not pieces:
+        return text, False
+    pieces.append(text[position:])
+    return "".join(pieces), True
+
+
+def _heading_context(lowered: str, position: int, start: int) -> tuple[int, list[tuple[int, int]], bool]:
+    """Look back from a heading at ``start``: where its inline wrappers begin, their spans, and
+    whether text or an inline element comes right before it (then the core may put it mid-line)."""
+    wrappers: list[tuple[int, int]] = []
+    cut = start
+    while True:
+        lead = cut
+        while lead > position and lowered[lead - 1] in " \t\r\n\f":
+            lead -= 1
+        if lead == position:
+            return cut, wrappers, False
+        if lowered[lead - 1] != ">":
+            return cut, wrappers, True  # text right before the heading
+        tag_start = lowered.rfind("<", position, lead)
+        name = _TAG_NAME_RE.match(lowered, tag_start) if tag_start != -1 else None
+        if name is None or (name[1] not in _INLINE_TAGS and name[1] not in ("br", "img")):
+            return cut, wrappers, False  # a block tag: the heading starts a block already
+        if lowered[tag_start + 1] == "/" or name[1] in ("br", "img"):
+            return cut, wrappers, True  # an inline element ends right before the heading
+        wrappers.insert(0, (tag_start, lead))
+        cut = tag_start
+
+
+def _heading_block(match: re.Match[str]) -> str:
+    """Put a marked heading on its own line, with a blank line before (unless it starts a list item) and after."""
+    line_start = match.string.rfind("\n", 0, match.start()) + 1
+    prefix = match.string[line_start:match.start()] + match[1]
+    hashes, content = match[2], match[3].strip()
+    if hashes is None:  # no heading right there (a table cell, emphasis around it): leave it as it is
+        return match[0].replace(_HEADING_START, "").replace(_HEADING_END, "")
+    heading = f"{hashes}{content}\n\n"
+    if not prefix:
+        return f"\n{heading}"
+    if _BLOCK_PREFIX_RE.fullmatch(prefix) is not None:
+        return f"{match[1]}{heading}"
+    return f"\n\n{heading}"
 
 
 def _dead_link_text(match: re.Match[str]) -> str:

@@ -198,3 +198,63 @@ def test_long_flat_content_is_not_mistaken_for_deep_nesting() -> None:
     html = "".join(f"<p>Paragraph {i} with <b>bold</b> and <br> a break</p>" for i in range(MAX_NESTING))
     markdown = html_to_markdown(html)
     assert markdown.startswith("Paragraph 0 with **bold** and\na break\n\nParagraph 1")
+
+
+@pytest.mark.parametrize(("html", "expected"), [
+    ('<img data-src="https://e.com/a.jpg" class="lazyload" alt="A" title="T">', '![A](https://e.com/a.jpg "T")'),
+    ('<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-original="https://e.com/b.jpg" alt="B">',
+     "![B](https://e.com/b.jpg)"),
+    ('<img src="https://e.com/static/images/spacer.gif" data-src="https://e.com/c.jpg" alt="C">',
+     "![C](https://e.com/c.jpg)"),
+    ('<img src="" data-srcset="https://e.com/d-1x.jpg 1x, https://e.com/d-2x.jpg 2x" alt="D">',
+     "![D](https://e.com/d-1x.jpg)"),
+    ('<img srcset="data:image/gif;base64,R0lG 1x" data-src="https://e.com/e.jpg" alt="E">', "![E](https://e.com/e.jpg)"),
+    ('<img src="https://e.com/real.jpg" data-src="https://e.com/large.jpg" alt="R">', "![R](https://e.com/real.jpg)"),
+    ('<img src="https://e.com/blanket.jpg" data-src="https://e.com/other.jpg" alt="W">', "![W](https://e.com/blanket.jpg)"),
+])
+def test_lazy_loaded_images_take_their_real_url(html: str, expected: str) -> None:
+    assert html_to_markdown(f"<p>{html}</p>") == expected
+
+
+def test_lazy_image_urls_are_made_absolute_and_images_without_url_dropped() -> None:
+    html = '<p><img src="/media/placeholder.png" data-src="/media/a.jpg" alt="A"> <img alt="N" title="t"> end</p>'
+    assert html_to_markdown(html, base_url="https://shop.example.com/") == "![A](https://shop.example.com/media/a.jpg) end"
+
+
+def test_empty_list_items_are_dropped() -> None:
+    html = ("<ul><li>&nbsp;</li><li>One</li><li> </li><li><span>&#160;</span></li><li><strong> </strong><br></li>"
+            '<li><a href="#"></a></li><li>Two</li></ul><ol><li>a</li><li>&nbsp;</li><li>b</li></ol>')
+    assert html_to_markdown(html) == "- One\n- Two\n\n1. a\n2. b"
+
+
+def test_an_item_holding_only_a_nested_list_keeps_its_marker() -> None:
+    assert html_to_markdown("<ul><li>a</li><li>&nbsp;<ul><li>b</li></ul></li></ul>") == "- a\n-\n    - b"
+
+
+@pytest.mark.parametrize(("html", "expected"), [
+    ("<div><span><h4>Name</h4></span>text</div>", "#### Name\n\ntext"),
+    ("<div><strong><h2>Bold head</h2></strong>text</div>", "## Bold head\n\ntext"),
+    ("<div>Intro <b><h5>Name</h5></b> after</div>", "Intro\n\n##### Name\n\nafter"),
+    ('<div><a href="https://e.com/p"><span><h4>Name</h4></span></a></div>', "#### [Name](https://e.com/p)"),
+    ('<p>Text <a href="https://e.com/p"><h4>Name</h4></a> more</p>', "Text\n\n#### [Name](https://e.com/p)\n\nmore"),
+    ("<ul><li>Intro <span><h4>Name</h4></span> after</li><li>Next</li></ul>", "- Intro\n\n#### Name\n\nafter\n- Next"),
+    ("<ul><li><span><h4>Name</h4></span>desc</li></ul>", "- #### Name\n\ndesc"),
+    ("<p>Use the # key in C# <span><h3>Spec</h3></span></p>", "Use the # key in C#\n\n### Spec"),
+])
+def test_headings_inside_inline_elements_become_blocks(html: str, expected: str) -> None:
+    assert html_to_markdown(html) == expected
+
+
+def test_source_line_breaks_are_spaces_except_in_pre() -> None:
+    html = ("<p>line one\nline two\r\n   line three<br>\nafter the break</p>\n"
+            "<ul>\n<li>an item\n  that wraps</li>\n</ul>\n<pre>code\n  indented</pre>")
+    assert html_to_markdown(html) == (
+        "line one line two line three\nafter the break\n\n- an item that wraps\n\n```\ncode\n  indented\n```")
+
+
+def test_placeholder_links_become_text() -> None:
+    html = ('<p><a href="#">A</a> <a href="">B</a> <a href=" ">C</a> <a href="# ">D</a> <a href="javascript:;">E</a> '
+            '<a href="JavaScript:void(0)" title="t">F</a> <a href="#" title="x">G</a> <a href="#section-2">H</a> '
+            '<a href="#top">#top</a><a href="#"><img src="https://e.com/i.jpg" alt="I"></a> '
+            '<a href="https://e.com/p#reviews">J</a></p>')
+    assert html_to_markdown(html) == "A B C D E F G H ![I](https://e.com/i.jpg) [J](https://e.com/p#reviews)"
