@@ -38,8 +38,9 @@ def product_content(data: ProductData, labels: Mapping[str, str] | None = None, 
 
     Reads ``name``, ``sku``, ``price``, ``special_price``, ``currency``, ``in_stock``,
     ``category_paths`` (else ``categories``), ``attributes`` (code -> value; ``labels`` maps a code
-    to its store label), ``variants`` (``sku``, ``options``, ``in_stock``), ``short_description``,
-    ``description`` and ``url``. The special price is shown only when it is below the price.
+    to its store label), ``variants`` (``sku``, ``options``, ``price``, ``special_price``, ``in_stock``),
+    ``short_description``, ``description`` and ``url``. A special price (the product's or a
+    variant's) is shown only when it is below the price.
     ``price_text`` and ``special_price_text``, when given, are the two prices already as
     :func:`money` shows them without a currency (the product reader converts each price once).
     """
@@ -62,7 +63,7 @@ def product_content(data: ProductData, labels: Mapping[str, str] | None = None, 
     blocks = [f"# {_text(data.get('name')) or sku or 'Product'}", _fact_list(facts)]
     variants = data.get("variants")
     if variants:
-        blocks.append(_variants_table(variants))
+        blocks.append(_variants_table(variants, currency))
     short_description = _body(data.get("short_description"))
     description = _body(data.get("description"))
     blocks.append(short_description)
@@ -117,27 +118,32 @@ def cms_block_content(data: CmsBlockData, body: str | None = None) -> str:
 
 
 def promotion_content(data: PromotionData) -> str:
-    """Render a price rule: name, label, type, discount, free shipping, dates, coupon, groups, websites, description.
+    """Render a price rule: name, label, type, discount, free shipping, dates, coupon, groups, websites,
+    description, then its conditions and (cart rules) the items it applies to.
 
     Reads ``name``, ``label``, ``rule_type``, ``discount`` (``sentence``, else ``simple_action``,
     ``amount``, ``discount_step``, ``discount_qty``), ``currency``, ``free_shipping``,
     ``from_date``, ``to_date``, ``coupon_required``, ``coupon_code``, ``customer_groups``,
-    ``websites`` and ``description``.
+    ``websites``, ``description``, ``conditions`` and ``actions``.
     """
     name = _text(data.get("name"))
     label = _text(data.get("label"))
     discount = data.get("discount")
+    free_shipping = _text(data.get("free_shipping"))
     sentence = _text(discount.get("sentence")) if discount else ""
     if discount and not sentence and discount.get("simple_action"):
         sentence = discount_sentence(
             discount["simple_action"], discount.get("amount") or 0, data.get("currency"),
-            discount.get("discount_step"), discount.get("discount_qty"))
+            discount.get("discount_step"), discount.get("discount_qty"), free_shipping or None)
+    shipping_words = FREE_SHIPPING_WORDS.get(free_shipping, "")
+    if shipping_words and sentence.startswith("Free shipping"):
+        shipping_words = ""  # the discount is the free shipping: said once
     coupon_required = data.get("coupon_required")
     facts = [
         ("Label", label if label != name else ""),
         ("Type", RULE_TYPE_WORDS.get(_text(data.get("rule_type")), "")),
         ("Discount", sentence),
-        ("Free shipping", FREE_SHIPPING_WORDS.get(_text(data.get("free_shipping")), "")),
+        ("Free shipping", shipping_words),
         ("", _validity(data.get("from_date"), data.get("to_date"))),
         ("Coupon required", "" if coupon_required is None else ("yes" if coupon_required else "no")),
         ("Coupon code", _text(data.get("coupon_code"))),
@@ -145,6 +151,11 @@ def promotion_content(data: PromotionData) -> str:
         ("Websites", ", ".join(_text(w) for w in data.get("websites") or [] if _text(w))),
     ]
     blocks = [f"# {name or label or 'Promotion'}", _fact_list(facts), _body(data.get("description"))]
+    catalog = _text(data.get("rule_type")) == "catalog"
+    for heading, words in (("Applies to products" if catalog else "Conditions", data.get("conditions")),
+                           ("Applies to items", data.get("actions"))):
+        if words and str(words).strip():
+            blocks += [f"## {heading}", str(words).strip()]
     return _join(blocks)
 
 
@@ -154,9 +165,18 @@ def discount_sentence(
     currency: str | None = None,
     discount_step: int | None = None,
     discount_qty: float | None = None,
+    free_shipping: str | None = None,
 ) -> str:
-    """Describe a rule's discount in words: "20% off", "5.00 USD off each item", "Buy 2, get 1 free"."""
+    """Describe a rule's discount in words: "20% off", "5.00 USD off each item", "Buy 2, get 1 free".
+
+    A rule that takes nothing off (amount 0 for ``by_percent``, ``by_fixed``, ``cart_fixed`` and
+    ``buy_x_get_y``) says what it does instead: "Free shipping for the whole shipment" (or "for
+    matching items") when ``free_shipping`` is set, else "no discount".
+    """
     action = (simple_action or "").strip().lower()
+    if action in ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y") and _decimal(amount) == 0:
+        words = FREE_SHIPPING_WORDS.get((free_shipping or "").strip())
+        return f"Free shipping {words}" if words else "no discount"
     limit = ""
     if discount_qty and _decimal(discount_qty) > 0:
         count = number(discount_qty)
@@ -255,8 +275,12 @@ def _fact_list(facts: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"- {label}: {value}" if label else f"- {value}" for label, value in facts if value)
 
 
-def _variants_table(variants: Sequence[VariantData]) -> str:
-    """Return the variants as a pipe table (SKU | Options | Availability), or "" when there are none."""
+def _variants_table(variants: Sequence[VariantData], currency: str | None = None) -> str:
+    """Return the variants as a pipe table (SKU | Options | Price | Availability), or "" when there are none.
+
+    The price cell is formatted like the product's price ("52.00 EUR"); a special price below it is
+    added as "52.00 EUR, special price 40.00 EUR".
+    """
     rows = []
     for variant in variants:
         options = variant.get("options")
@@ -266,11 +290,23 @@ def _variants_table(variants: Sequence[VariantData]) -> str:
             shown = ", ".join(_text(v) for v in options if _text(v))
         else:
             shown = _text(options)
-        cells = (_text(variant.get("sku")), shown, _availability(variant.get("in_stock")))
+        cells = (_text(variant.get("sku")), shown,
+                 _variant_price(variant.get("price"), variant.get("special_price"), currency),
+                 _availability(variant.get("in_stock")))
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if not rows:
         return ""
-    return "\n".join(["## Variants", "", "| SKU | Options | Availability |", "| --- | --- | --- |", *rows])
+    return "\n".join(["## Variants", "", "| SKU | Options | Price | Availability |",
+                      "| --- | --- | --- | --- |", *rows])
+
+
+def _variant_price(price: Any, special: Any, currency: str | None) -> str:
+    """Return a variant's price cell: "52.00 EUR", "52.00 EUR, special price 40.00 EUR", or ""."""
+    text = "" if price is None else money(price, currency)
+    if special is not None and (price is None or _decimal(special) < _decimal(price)):
+        special_text = money(special, currency)
+        return f"{text}, special price {special_text}" if text else f"special price {special_text}"
+    return text
 
 
 def _cell(text: str) -> str:

@@ -31,6 +31,10 @@ class VariantData(TypedDict):
     sku: str
     options: dict[str, str]
     """Configurable attribute label -> option label, both in the store view's language."""
+    price: float | None
+    """The child's own ``price``."""
+    special_price: float | None
+    """The child's special price, only while today (the store view's local date) is inside its window."""
     in_stock: bool
 
 
@@ -44,8 +48,11 @@ class ProductData(StoreViewData):
     description: str | None
     short_description: str | None
     price: float | None
+    """The ``price`` attribute; a configurable product's: the lowest price a shopper pays for one of its
+    enabled, in-stock children in the website (None when none qualifies)."""
     special_price: float | None
-    """Only while today (the store view's local date) is inside the special-price window."""
+    """Only while today (the store view's local date) is inside the special-price window; always None
+    for a configurable product (its children's special prices are in ``variants`` and in ``price``)."""
     currency: str
     in_stock: bool
     categories: list[str]
@@ -137,6 +144,11 @@ class PromotionData(StoreViewData):
     """Cart rules only."""
     free_shipping: NotRequired[str | None]
     """Cart rules only: ``matching_items``, ``whole_shipment`` or None."""
+    conditions: str | None
+    """The rule's conditions in words (a Markdown list; cart rules: when the rule applies to a cart,
+    catalog rules: which products it applies to), or None when it sets none."""
+    actions: NotRequired[str | None]
+    """Cart rules only: which cart items the discount applies to, in words (a Markdown list), or None for all."""
     content: NotRequired[str]
 
 

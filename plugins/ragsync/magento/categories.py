@@ -11,15 +11,19 @@ Which categories belong to a store view:
   root category itself too; the tree root, level 0, never);
 * ``level >= categories.min_level``;
 * active, unless ``categories.include_inactive``: its own ``is_active`` (store view value, else the
-  default) **and that of every ancestor below the root**. Magento builds its menus from the root
-  down and stops at an inactive category, so the children of an inactive category cannot be
-  reached from the storefront's navigation; a RAG backend should not point shoppers to them either.
-  ``data.is_active`` is this effective value (false for an active child of an inactive parent).
+  default). This is Magento's own rule (``Catalog\\Helper\\Category::canShow()``: the category's
+  ``is_active`` and ``isInRootCategoryList()``, the store's root among its parent ids); the
+  ancestors' activity is not checked: an active child of an inactive parent is missing from the
+  menu, but its page is served. ``data.is_active`` is the category's own value.
 
-Everything else is a delete for that store view. ``data.path`` joins the store view's names of the
-categories from below the root down to the category (``"Gear > Bags"``); ``data.description`` is
-the description rendered for the store view (directives, then Markdown); ``data.url`` is the
-canonical ``url_rewrite`` of the store view, else Magento's route ``catalog/category/view/id/<id>``.
+Everything else is a delete for that store view. ``data.path`` is Magento's breadcrumb
+(``Catalog\\Helper\\Data::getBreadcrumbPath()``): the store view's names of the *active* categories
+from below the root down to the category (``"Gear > Bags"``), an inactive or nameless ancestor left
+out (``getParentCategories()`` filters ``is_active = 1``), then the category's own name;
+``data.description`` is the description rendered for the store view (directives, then Markdown);
+``data.url`` is the canonical ``url_rewrite`` of the store view, else Magento's
+``Category::getCategoryIdUrl()``: ``catalog/category/view/s/<url_key>/id/<id>/``
+(:func:`~ragsync.magento.urls.category_id_path`).
 Adobe Commerce: value tables are keyed by ``row_id``; the row version active at ``now`` is read.
 """
 
@@ -44,13 +48,13 @@ from ragsync.magento.base import (
 from ragsync.magento.context import CATEGORY_ENTITY_TYPE, Attribute, StoreView
 from ragsync.magento.directives import has_block_directive
 from ragsync.magento.eav import EavValues, IdSelection, as_int, current_version_condition, load_values
-from ragsync.magento.urls import absolute_url, canonical_paths
+from ragsync.magento.urls import absolute_url, canonical_paths, category_id_path
 
 log = logging.getLogger(__name__)
 
 ENTITY_TABLE = "catalog_category_entity"
 TREE_ROOT_ID = 1
-CODES = ("name", "description", "is_active", "include_in_menu")
+CODES = ("name", "description", "is_active", "include_in_menu", "url_key")
 # entity rows + one query per value table of CODES (int, varchar, text) + canonical URLs
 QUERIES_PER_CHUNK = 1 + 3 + 1
 
@@ -108,7 +112,8 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
     def changed_ids(self, since: datetime, until: datetime | None = None) -> list[int]:
         """Return categories whose updated_at is in (since, until], plus all their descendants.
 
-        A renamed or deactivated category changes the ``path`` and the activity of everything below it.
+        A renamed or deactivated category changes the ``path`` of everything below it (the breadcrumb
+        names active ancestors only).
         """
         window = "e.updated_at > %s" + (" AND e.updated_at <= %s" if until is not None else "")
         window_params: list[Any] = [since] + ([until] if until is not None else [])
@@ -170,10 +175,12 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
             return False
         return len(row.path) > 2 or self.min_level <= 1
 
-    def effective_active(self, chunk: CategoryChunk, row: _CategoryRow, store: StoreView) -> bool:
-        """Return True when the category and every ancestor below the store root are active in the store view."""
-        below_root = row.path[2:] if len(row.path) > 2 else (row.entity_id,)
-        return all(self._active(chunk, category_id, store.store_id) for category_id in below_root)
+    def is_live(self, chunk: CategoryChunk, row: _CategoryRow, store: StoreView) -> bool:
+        """Return True when the category is active in the store view (its own value: ``canShow()``).
+
+        The ancestors' activity does not count: Magento serves an active child of an inactive parent.
+        """
+        return self._active(chunk, row.entity_id, store.store_id)
 
     def build(self, chunk: CategoryChunk) -> ReadBatch:
         """Turn the rows of one chunk into documents (the block library may be read on first use)."""
@@ -185,7 +192,7 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
                 if row is None or row.level < self.min_level or not self._under_root(row, store):
                     batch.documents.append(Document.delete(self.entity_type, category_id, sid, self.now))
                     continue
-                active = self.effective_active(chunk, row, store)
+                active = self.is_live(chunk, row, store)
                 if not active and not self.include_inactive:
                     batch.documents.append(Document.delete(self.entity_type, category_id, sid, self.now))
                     continue
@@ -232,10 +239,13 @@ class CategoryReader(DirectiveReader[int, "CategoryChunk"]):
         category_id = row.entity_id
         name = self._name(chunk, category_id, sid)
         below_root = row.path[2:] if len(row.path) > 2 else (category_id,)
-        names = [self._name(chunk, ancestor, sid) for ancestor in below_root[:-1]] + [name]
+        # the breadcrumb: active ancestors only (an inactive one is skipped, not a stop), then itself
+        names = [self._name(chunk, ancestor, sid) for ancestor in below_root[:-1]
+                 if self._active(chunk, ancestor, sid)] + [name]
         include_in_menu = as_int(self._value(chunk, category_id, "include_in_menu", sid))
+        url_key = self._value(chunk, category_id, "url_key", sid)
         url = absolute_url(store, chunk.paths.get((category_id, sid))) or (
-            f"{store.base_url}catalog/category/view/id/{category_id}")
+            store.base_url + category_id_path(category_id, url_key if isinstance(url_key, str) else None, name))
         data: CategoryData = {
             "store_code": store.code,
             "locale": store.locale,

@@ -33,7 +33,6 @@ from ragsync.magento.eav import (
     SubquerySelection,
     as_int,
     current_version_condition,
-    decode_bytes,
     load_values,
 )
 from ragsync.magento.urls import canonical_paths
@@ -46,14 +45,18 @@ DEFAULT_STOCK_ID = 1
 # Statements per chunk (see ProductRowFetcher.fetch) on a standard install: entity rows, one per
 # value table the attributes live in (varchar, int, decimal, datetime, text), websites, categories,
 # URLs, stock, gallery, configurable attributes, children links, and one per value table of the
-# children outside the chunk (status and configurable options in int, price in decimal). The
-# number depends on the install's attributes, never on the number of products in the chunk.
-QUERIES_PER_CHUNK = 1 + 5 + 6 + 1 + 2
+# children outside the chunk (status and configurable options in int, price and special price in
+# decimal, the special price's dates in datetime). The number depends on the install's attributes,
+# never on the number of products in the chunk.
+QUERIES_PER_CHUNK = 1 + 5 + 6 + 1 + 3
 # The attributes every product document is built from (found by code; absent ones are skipped).
 CORE_CODES = (
     "name", "description", "short_description", "price", "special_price", "special_from_date",
     "special_to_date", "status", "visibility", "image", "meta_title", "meta_description", "meta_keyword",
 )
+# The attributes read for children outside the chunk (besides the configurable ones): what a variant
+# shows and what the parent's price is made of.
+CHILD_CODES = ("status", "price", "special_price", "special_from_date", "special_to_date")
 # Attribute inputs that are not a value a shopper reads (images, gallery).
 NON_VALUE_INPUTS = frozenset({"media_image", "gallery", "image"})
 
@@ -71,11 +74,15 @@ class GalleryRow:
 
 @dataclass(frozen=True)
 class SuperAttribute:
-    """An attribute a configurable product is configured by."""
+    """An attribute a configurable product is configured by.
+
+    Its name on the storefront is the attribute's store label (Magento's
+    ``ConfigurableAttributeData::getAttributesData()`` uses ``getStoreLabel($storeId)``), not the
+    per-product label of ``catalog_product_super_attribute_label``, which is not read.
+    """
 
     attribute_id: int
     position: int
-    labels: dict[int, tuple[bool, str | None]]  # store_id -> (use_default, label)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class Child:
 
     entity_id: int
     sku: str
+    """As :func:`product_sku` shows it."""
     in_stock: bool
     websites: frozenset[int]
 
@@ -124,6 +132,15 @@ def single_line(value: Any) -> str | None:
     return clean_text(str(value)) or None
 
 
+def product_sku(value: Any) -> str:
+    """Return a SKU as the storefront shows it: like a name, ends trimmed and inner whitespace collapsed.
+
+    Magento prints the stored SKU into HTML, which collapses whitespace; the SKU is the same in
+    ``data.sku``, the content's "SKU:" line and the variants ("" when blank).
+    """
+    return single_line(value) or ""
+
+
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
@@ -159,7 +176,13 @@ def _parents_of(ctx: MagentoContext, child_ids: Sequence[int], now: datetime) ->
 
 
 def category_tree(ctx: MagentoContext, stores: Sequence[StoreView], now: datetime) -> dict[int, dict[int, CategoryEntry]]:
-    """Return, per store view, category id -> (name, "A > B" path) for the active categories under its root."""
+    """Return, per store view, category id -> (name, "A > B" path) for the active categories under its root.
+
+    Magento's rules: a category is shown when it is active itself in the store view and lies under
+    the store's root (``Catalog\\Helper\\Category::canShow()``; an inactive ancestor does not hide it),
+    and its path is the breadcrumb (``Catalog\\Helper\\Data::getBreadcrumbPath()``): the names of the
+    active categories from below the root down to it, an inactive or nameless ancestor left out.
+    """
     version_sql, version_params = current_version_condition(ctx, "e", now)
     rows = ctx.db.query(
         f"SELECT e.entity_id, e.path FROM {ctx.t(CATEGORY_TABLE)} e WHERE {version_sql}",
@@ -180,19 +203,22 @@ def category_tree(ctx: MagentoContext, stores: Sequence[StoreView], now: datetim
             parts = path.split("/")
             if len(parts) < 3 or parts[1] != root:
                 continue
-            below_root = [int(p) for p in parts[2:] if p.isdigit()]
-            names = []
-            for ancestor in below_root:
-                if ancestor not in paths:
-                    break
-                active = as_int(values.get(ancestor, "is_active", store.store_id))
-                name = single_line(values.get(ancestor, "name", store.store_id))
-                if active != 1 or name is None:
-                    break
-                names.append(name)
-            else:
-                entries[category_id] = CategoryEntry(names[-1], " > ".join(names))
+            if as_int(values.get(category_id, "is_active", store.store_id)) != 1:
+                continue
+            name = single_line(values.get(category_id, "name", store.store_id))
+            if name is None:
+                continue
+            ancestors = [int(p) for p in parts[2:-1] if p.isdigit()]
+            names = [n for n in (_breadcrumb_name(values, a, store.store_id) for a in ancestors if a in paths) if n]
+            entries[category_id] = CategoryEntry(name, " > ".join([*names, name]))
     return result
+
+
+def _breadcrumb_name(values: EavValues, category_id: int, store_id: int) -> str | None:
+    """Return an ancestor's name in a category path: None when it is inactive in the store view (or nameless)."""
+    if as_int(values.get(category_id, "is_active", store_id)) != 1:
+        return None
+    return single_line(values.get(category_id, "name", store_id))
 
 
 class ProductRowFetcher:
@@ -255,8 +281,8 @@ class ProductRowFetcher:
 
     @cached_property
     def child_attributes(self) -> list[Attribute]:
-        """Return the attributes read for children outside the chunk: status, price, the configurable ones."""
-        own = [a for a in (self.attributes.get("status"), self.attributes.get("price")) if a]
+        """Return the attributes read for children outside the chunk: status, prices, the configurable ones."""
+        own = [a for a in map(self.attributes.get, CHILD_CODES) if a]
         return [*own, *self.configurable_candidates]
 
     @cached_property
@@ -292,7 +318,7 @@ class ProductRowFetcher:
         exact = chunk.selection.exact
         for entity_id, sku, type_id, updated_at in rows:
             if exact or chunk.selection.contains(entity_id):
-                chunk.entities[int(entity_id)] = (str(sku or ""), str(type_id), updated_at)
+                chunk.entities[int(entity_id)] = (product_sku(sku), str(type_id), updated_at)
 
     def _fetch_assignments(self, chunk: ProductChunk) -> None:
         exact = chunk.selection.exact
@@ -371,29 +397,21 @@ class ProductRowFetcher:
 
     def _fetch_configurable(self, chunk: ProductChunk) -> None:
         t = self.ctx.t
-        stores = sorted({0, *self.store_ids})
         exact = chunk.selection.exact
-        # configurable attributes of the chunk's parents, with their per-store labels
+        # configurable attributes of the chunk's parents (named by their store labels, see SuperAttribute)
         join, parent_col, join_params = self._parent_join("sa.product_id")
         id_sql, id_params = chunk.selection.sql(parent_col)
         rows = self.ctx.db.query(
-            f"SELECT {parent_col}, sa.attribute_id, sa.position, l.store_id, l.use_default, l.value"
+            f"SELECT {parent_col}, sa.attribute_id, sa.position"
             f" FROM {t('catalog_product_super_attribute')} sa{join}"
-            f" LEFT JOIN {t('catalog_product_super_attribute_label')} l"
-            f" ON l.product_super_attribute_id = sa.product_super_attribute_id"
-            f" AND l.store_id IN ({_placeholders(len(stores))})"
             f" WHERE {id_sql}",
-            [*join_params, *stores, *id_params],
+            [*join_params, *id_params],
         )
-        for parent_id, attribute_id, position, store_id, use_default, label in rows:
+        for parent_id, attribute_id, position in rows:
             if not (exact or chunk.selection.contains(parent_id)):
                 continue
-            per_parent = chunk.super_attributes.setdefault(int(parent_id), {})
-            entry = per_parent.setdefault(
-                int(attribute_id), SuperAttribute(int(attribute_id), int(position or 0), {})
-            )
-            if store_id is not None:
-                entry.labels[int(store_id)] = (bool(use_default), single_line(decode_bytes(label)[0]))
+            chunk.super_attributes.setdefault(int(parent_id), {})[int(attribute_id)] = SuperAttribute(
+                int(attribute_id), int(position or 0))
         # children: every link; sku, stock and websites only for children outside the chunk (those
         # inside it, usually all of them as Magento creates a family together, are read already)
         join, parent_col, join_params = self._parent_join("l.parent_id")
@@ -417,7 +435,7 @@ class ProductRowFetcher:
                 continue
             if outside_id is not None:
                 website_ids = frozenset(int(w) for w in str(websites or "").split(",") if w.strip().isdigit())
-                child = Child(child_id, str(sku or ""), bool(in_stock), website_ids)
+                child = Child(child_id, product_sku(sku), bool(in_stock), website_ids)
             elif child_id in chunk.entities:
                 child = Child(child_id, chunk.entities[child_id][0], chunk.stock.get(child_id, False),
                               frozenset(chunk.websites.get(child_id, ())))
@@ -426,7 +444,8 @@ class ProductRowFetcher:
             chunk.children[parent_id].append(child)
         for children in chunk.children.values():
             children.sort(key=lambda c: c.entity_id)
-        # the status, price and option values of the children outside the chunk (one query per value table)
+        # the status, price, special price and option values of the children outside the chunk (one
+        # query per value table)
         subquery = (f"SELECT l.product_id FROM {t('catalog_product_super_link')} l{join}"
                     f" WHERE {id_sql} AND NOT ({inside_sql})")
         chunk.child_values = load_values(

@@ -48,13 +48,13 @@ from ragsync.magento.base import DirectiveReader
 from ragsync.magento.context import Attribute, StoreView
 from ragsync.magento.eav import IdSelection, as_int
 from ragsync.magento.product_rows import (
+    CHILD_CODES,
     ENTITY_TABLE,
     QUERIES_PER_CHUNK,
     CategoryEntry,
     GalleryRow,
     ProductChunk,
     ProductRowFetcher,
-    SuperAttribute,
     category_tree,
     changed_product_ids,
     single_line,
@@ -118,6 +118,27 @@ def _price(value: Any) -> _Price | None:
 def _converted_price(value: Any) -> _Price | None:
     amount = format_price(value)
     return None if amount is None else _Price(amount, money(amount))
+
+
+def _special_price(values: Mapping[str, Any], today: date) -> _Price | None:
+    """Return a product's special price while ``today`` (the store's local date) is inside its window, else None."""
+    if values.get("special_price") is None or not special_price_applies(
+        values.get("special_from_date"), values.get("special_to_date"), today
+    ):
+        return None
+    return _price(values.get("special_price"))
+
+
+def _final_price(price: _Price | None, special: _Price | None) -> _Price | None:
+    """Return what a shopper pays: the special price when there is one below the price, else the price."""
+    if special is not None and (price is None or special.amount < price.amount):
+        return special
+    return price
+
+
+def _image_file(path: str) -> str:
+    """Return an image path as Magento's ``Media\\Config::_prepareFile()`` does: leading slashes removed."""
+    return path.lstrip("/")
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -267,19 +288,17 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
         """Return the document data, ``content`` rendered last."""
         sid = store.store_id
         sku, type_id, updated_at = entity
-        price = _price(values.get("price"))
         variants = None
         in_stock = chunk.stock.get(product_id, False)
         if type_id == "configurable":
-            variants, child_prices = self._variants(chunk, product_id, store, resolved, price is None)
+            # as Magento's ConfigurablePriceResolver: the lowest price a shopper pays for an enabled,
+            # in-stock child in the website; the parent's own price and special price are not shown
+            variants, price = self._variants(chunk, product_id, store, resolved)
             in_stock = in_stock and any(v["in_stock"] for v in variants)
-            if price is None and child_prices:
-                price = min(child_prices, key=lambda p: p.amount)
-        special = None
-        if values.get("special_price") is not None and special_price_applies(
-            values.get("special_from_date"), values.get("special_to_date"), self._today[sid]
-        ):
-            special = _price(values.get("special_price"))
+            special = None
+        else:
+            price = _price(values.get("price"))
+            special = _special_price(values, self._today[sid])
         categories, category_paths = self._categories(chunk.categories.get(product_id, ()), sid,
                                                       self._category_cache)
         attributes, labels = self._attributes(values, store, markdown_cache, warnings)
@@ -288,7 +307,7 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
             "locale": store.locale,
             "updated_at": _iso_utc(updated_at) if updated_at else None,
             "url": absolute_url(store, chunk.paths.get((product_id, sid))),
-            "sku": sku,
+            "sku": sku,  # already as the storefront shows it (product_rows.product_sku)
             "name": single_line(values.get("name")),
             "type_id": type_id,
             "description": self._markdown(values.get("description"), store, markdown_cache, "description",
@@ -332,8 +351,9 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
         sid = store.store_id
         paths: list[str] = []
         base = single_line(base_image)
+        base = _image_file(base) if base and base != NO_IMAGE else None
         if not gallery:
-            if base and base != NO_IMAGE:
+            if base:
                 paths.append(base)
         else:
             # per gallery entry: the store view's row, else the store 0 row, else the main row
@@ -344,38 +364,46 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
                 if current is None or rank > current[0]:
                     chosen[row.value_id] = (rank, row)
             rows = [row for _, row in chosen.values()]
-            disabled = {row.path for row in rows if row.disabled}
+            disabled = {_image_file(row.path) for row in rows if row.disabled}
             ordered = sorted(
                 (row for row in rows if not row.disabled),
                 key=lambda r: (r.position is None, r.position or 0, r.value_id),
             )
-            if base and base != NO_IMAGE and base not in disabled:
+            if base and base not in disabled:
                 paths.append(base)
             for row in ordered:
-                if row.path not in paths:
-                    paths.append(row.path)
-        prefix = store.media_url + "catalog/product"
-        return [prefix + (p if p.startswith("/") else "/" + p) for p in paths]
+                file = _image_file(row.path)
+                if file and file not in paths:
+                    paths.append(file)
+        prefix = store.media_url + "catalog/product/"
+        return [prefix + p for p in paths]
 
     def _variants(
         self, chunk: ProductChunk, product_id: int, store: StoreView, resolved: dict[int, dict[str, Any]],
-        with_prices: bool = True,
-    ) -> tuple[list[VariantData], list[_Price]]:
-        """Return the enabled children in the store's website as variants, and (``with_prices``) their prices."""
+    ) -> tuple[list[VariantData], _Price | None]:
+        """Return the enabled children in the store's website as variants, and the lowest price of the in-stock ones.
+
+        A child's price is its own ``price`` with its special price applied while in its window
+        (Magento's ``ConfigurablePriceResolver::resolvePrice()`` over the salable children); None
+        when no in-stock child has a price.
+        """
         sid = store.store_id
         website_id = store.website_id
+        today = self._today[sid]
         by_id = self._configurable_by_id
-        # (attribute code, the option's label in this store view) of the configurable attributes, in order
+        # (attribute code, its store label) of the configurable attributes, in order: Magento names
+        # them by the attribute's store label (ConfigurableAttributeData::getAttributesData)
         plan = [
-            (attribute.code, self._super_label(sup, attribute, sid))
+            (attribute.code, self.attribute_label(attribute, sid))
             for sup in sorted(chunk.super_attributes.get(product_id, {}).values(),
                               key=lambda s: (s.position, s.attribute_id))
             if (attribute := by_id.get(sup.attribute_id)) is not None
         ]
+        codes = (*CHILD_CODES, *(code for code, _ in plan))
         option_labels = self.option_labels
         outside = chunk.child_values
         variants: list[VariantData] = []
-        prices: list[_Price] = []
+        lowest: _Price | None = None
         for child in chunk.children.get(product_id, ()):  # sorted by id when fetched
             if website_id not in child.websites:
                 continue
@@ -385,8 +413,7 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
                 if child.entity_id in chunk.entities or outside is None:
                     own = {}
                 else:
-                    own = {code: outside.get(child.entity_id, code, sid)
-                           for code in ("status", "price", *(code for code, _ in plan))}
+                    own = {code: outside.get(child.entity_id, code, sid) for code in codes}
             if as_int(own.get("status")) != STATUS_ENABLED:
                 continue
             options: dict[str, str] = {}
@@ -396,22 +423,22 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
                     label = option_labels.get((option_id, sid))
                     if label is not None:
                         options[name] = label
-            if with_prices:
-                child_price = _price(own.get("price"))
-                if child_price is not None:
-                    prices.append(child_price)
-            variants.append({"sku": child.sku, "options": options, "in_stock": child.in_stock})
-        return variants, prices
+            price = _price(own.get("price"))
+            special = _special_price(own, today)
+            final = _final_price(price, special)
+            if child.in_stock and final is not None and (lowest is None or final.amount < lowest.amount):
+                lowest = final
+            variants.append({
+                "sku": child.sku, "options": options,
+                "price": None if price is None else price.amount,
+                "special_price": None if special is None else special.amount,
+                "in_stock": child.in_stock,
+            })
+        return variants, lowest
 
     @cached_property
     def _configurable_by_id(self) -> dict[int, Attribute]:
         return {a.attribute_id: a for a in self.rows.configurable_candidates}
-
-    def _super_label(self, sup: SuperAttribute, attribute: Attribute, store_id: int) -> str:
-        row = sup.labels.get(store_id) or sup.labels.get(0)
-        if row is not None and not row[0] and row[1]:
-            return row[1]
-        return self.attribute_label(attribute, store_id)
 
     @cached_property
     def _attribute_plan(self) -> list[tuple[Attribute, str]]:

@@ -3,7 +3,14 @@
 Set-based: a chunk of ids costs at most :data:`QUERIES_PER_CHUNK` statements whatever its size,
 two per rule kind present in the chunk: the rules themselves, and one ``UNION ALL`` of their
 websites, customer groups, store labels and (cart rules, when ``include_coupon_codes`` is on)
-primary coupon codes.
+primary coupon codes; plus, when the chunk's conditions name categories or product attributes,
+one ``UNION ALL`` of those category names, attribute labels and option labels for the store views.
+
+Conditions: ``conditions_serialized`` (and, for cart rules, ``actions_serialized``) are read in
+either stored form (PHP ``serialize()`` of Magento 2.1, JSON of 2.2+) by
+:mod:`ragsync.documents.rule_conditions` and sent in words (``data.conditions``, ``data.actions``).
+Stored conditions that cannot be read do not stop the document: it says that it cannot show
+them, and a problem is reported for each store view.
 
 Which rules belong to a store view: the rule's kind is selected by ``promotions.type``, it is
 active, assigned to the store view's website, and the store view's local date today (in its
@@ -36,6 +43,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch
 from ragsync.documents.render import discount_sentence, promotion_content
+from ragsync.documents.rule_conditions import (
+    Condition,
+    ConditionError,
+    Names,
+    References,
+    describe,
+    parse_conditions,
+    references,
+)
 from ragsync.documents.shapes import DiscountData, PromotionData, as_document_data
 from ragsync.documents.text import ContentError, check_document_size, clean_text, decode_text, format_price
 from ragsync.magento.base import (
@@ -59,7 +75,8 @@ COUPON_SPECIFIC = 2
 COUPON_AUTO = 3
 # salesrule.simple_free_shipping (Magento_OfflineShipping): 1 = matching items only, 2 = whole shipment
 FREE_SHIPPING = {0: None, 1: "matching_items", 2: "whole_shipment"}
-QUERIES_PER_CHUNK = 2 * len(KINDS)
+QUERIES_PER_CHUNK = 2 * len(KINDS) + 1
+UNREADABLE_CONDITIONS = "- conditions ragsync cannot show (the stored conditions could not be read)"
 
 
 def promotion_id(kind: str, rule_id: int) -> str:
@@ -108,6 +125,12 @@ class _Rule:
     customer_groups: set[int] = field(default_factory=set)
     labels: dict[int, bytes | str | None] = field(default_factory=dict)
     coupon_code: bytes | str | None = None
+    conditions: Condition | None = None
+    actions: Condition | None = None
+    condition_problems: list[str] = field(default_factory=list)
+    """What could not be read of ``conditions_serialized``/``actions_serialized`` (the words say so too)."""
+    unreadable: set[str] = field(default_factory=set)
+    """The columns whose stored conditions could not be read."""
 
 
 @dataclass
@@ -117,10 +140,23 @@ class PromotionChunk:
     ids: list[str]
     parsed: dict[str, tuple[str, int] | None] = field(default_factory=dict)
     rules: dict[tuple[str, int], _Rule] = field(default_factory=dict)
+    names: dict[int, Names] = field(default_factory=dict)
+    """Store id -> the category, attribute and option names the chunk's conditions use."""
 
 
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
+
+
+def _parse(rule: _Rule, column: str, raw: bytes | str | None) -> Condition | None:
+    """Return the condition tree of one stored column; a malformed one is recorded on the rule, not raised."""
+    try:
+        return parse_conditions(raw)
+    except ConditionError as exc:
+        log.warning("%s rule %s: %s cannot be read: %s", rule.kind, rule.rule_id, column, exc)
+        rule.unreadable.add(column)
+        rule.condition_problems.append(f"{column}: cannot be read ({exc}); the document says so")
+        return None
 
 
 def _as_date(value: Any) -> date | None:
@@ -155,7 +191,8 @@ class PromotionReader(ChunkedReader[str, Any]):
     def prepare(self) -> None:
         """Read what every chunk shares (edition, websites, customer groups) on the calling thread."""
         with self._lock:
-            _ = (self.ctx.link_fields, self.ctx.websites, self.ctx.customer_groups, self.has_free_shipping_column)
+            _ = (self.ctx.link_fields, self.ctx.websites, self.ctx.customer_groups, self.has_free_shipping_column,
+                 self.ctx.attributes("catalog_product"), self.ctx.attributes("catalog_category"))
 
     # --- ids ----------------------------------------------------------------------------------
     def _rule_ids(self, kind: str, after: int | None, limit: int | None) -> list[int]:
@@ -212,11 +249,13 @@ class PromotionReader(ChunkedReader[str, Any]):
                 if wanted.get(kind):
                     self._fetch_rules(chunk, kind, sorted(wanted[kind]))
                     self._fetch_relations(chunk, kind, sorted(wanted[kind]))
+            self._fetch_names(chunk)
         return chunk
 
     def _fetch_rules(self, chunk: PromotionChunk, kind: str, rule_ids: list[int]) -> None:
         columns = ("r.rule_id, CAST(r.name AS BINARY), CAST(r.description AS BINARY), r.from_date, r.to_date,"
-                   " r.is_active, r.sort_order, r.stop_rules_processing, r.simple_action, r.discount_amount")
+                   " r.is_active, r.sort_order, r.stop_rules_processing, r.simple_action, r.discount_amount,"
+                   " CAST(r.conditions_serialized AS BINARY), CAST(r.actions_serialized AS BINARY)")
         if kind == CART:
             shipping = "r.simple_free_shipping" if self.has_free_shipping_column else "0"
             columns += (", r.discount_qty, r.discount_step, r.apply_to_shipping, r.coupon_type,"
@@ -234,13 +273,15 @@ class PromotionReader(ChunkedReader[str, Any]):
                 sort_order=int(row[6] or 0), stop_rules_processing=bool(row[7]),
                 simple_action=row[8], discount_amount=row[9],
             )
+            rule.conditions = _parse(rule, "conditions_serialized", row[10])
             if kind == CART:
-                rule.discount_qty = row[10]
-                rule.discount_step = int(row[11] or 0)
-                rule.apply_to_shipping = bool(row[12])
-                rule.coupon_type = int(row[13] or COUPON_NONE)
-                rule.use_auto_generation = bool(row[14])
-                rule.free_shipping = int(row[15] or 0)
+                rule.actions = _parse(rule, "actions_serialized", row[11])
+                rule.discount_qty = row[12]
+                rule.discount_step = int(row[13] or 0)
+                rule.apply_to_shipping = bool(row[14])
+                rule.coupon_type = int(row[15] or COUPON_NONE)
+                rule.use_auto_generation = bool(row[16])
+                rule.free_shipping = int(row[17] or 0)
             chunk.rules[(kind, rule.rule_id)] = rule
 
     def _fetch_relations(self, chunk: PromotionChunk, kind: str, rule_ids: list[int]) -> None:
@@ -284,6 +325,69 @@ class PromotionReader(ChunkedReader[str, Any]):
             elif what == "coupon":
                 rule.coupon_code = text
 
+    def _fetch_names(self, chunk: PromotionChunk) -> None:
+        """Read the category names, attribute labels and option labels the chunk's conditions use: one statement."""
+        found = References()
+        for rule in chunk.rules.values():
+            references(rule.conditions, found)
+            references(rule.actions, found)
+        product_attributes = self.ctx.attributes("catalog_product")
+        attributes = {code: product_attributes[code] for code in found.attribute_codes if code in product_attributes}
+        options = sorted({value for code, values in found.values.items()
+                          if code in attributes and attributes[code].has_option_labels for value in values})
+        option_attributes = sorted({a.attribute_id for code, a in attributes.items()
+                                    if a.has_option_labels and found.values.get(code)})
+        stores = sorted({0, *self.store_ids})
+        name_attribute = self.ctx.attributes("catalog_category").get("name")
+        t = self.ctx.t
+        parts: list[str] = []
+        params: list[Any] = []
+        if found.category_ids and name_attribute is not None:
+            link = self.ctx.link_field("catalog_category_entity")
+            version_sql, version_params = current_version_condition(self.ctx, "e", self.now)
+            categories = sorted(found.category_ids)
+            parts.append(
+                f"SELECT 'category', e.entity_id, v.store_id, CAST(v.value AS BINARY)"
+                f" FROM {t(name_attribute.value_table('catalog_category_entity') or 'catalog_category_entity_varchar')} v"
+                f" JOIN {t('catalog_category_entity')} e ON e.{link} = v.{link}"
+                f" WHERE v.attribute_id = %s AND e.entity_id IN ({_placeholders(len(categories))})"
+                f" AND v.store_id IN ({_placeholders(len(stores))}) AND {version_sql}")
+            params += [name_attribute.attribute_id, *categories, *stores, *version_params]
+        if attributes:
+            ids = sorted(a.attribute_id for a in attributes.values())
+            parts.append(
+                f"SELECT 'attribute', l.attribute_id, l.store_id, CAST(l.value AS BINARY)"
+                f" FROM {t('eav_attribute_label')} l WHERE l.attribute_id IN ({_placeholders(len(ids))})"
+                f" AND l.store_id IN ({_placeholders(len(stores))})")
+            params += [*ids, *stores]
+        if options and option_attributes:
+            parts.append(
+                f"SELECT CONCAT('option:', o.attribute_id), o.option_id, v.store_id, CAST(v.value AS BINARY)"
+                f" FROM {t('eav_attribute_option')} o"
+                f" JOIN {t('eav_attribute_option_value')} v ON v.option_id = o.option_id"
+                f" WHERE o.attribute_id IN ({_placeholders(len(option_attributes))})"
+                f" AND o.option_id IN ({_placeholders(len(options))}) AND v.store_id IN ({_placeholders(len(stores))})")
+            params += [*option_attributes, *options, *stores]
+        rows = self.ctx.db.query(" UNION ALL ".join(parts), params) if parts else []
+        texts: dict[tuple[str, int, int], str] = {}
+        for what, key, store_id, raw in rows:
+            text = clean_text(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or ""))
+            if text:
+                texts[(str(what), int(key), int(store_id))] = text
+        codes = {a.attribute_id: code for code, a in attributes.items()}
+        for store in self.stores:
+            def pick(what: str, key: int, store_id: int = store.store_id) -> str | None:
+                return texts.get((what, key, store_id)) or texts.get((what, key, 0))
+            chunk.names[store.store_id] = Names(
+                categories={c: n for c in found.category_ids if (n := pick("category", c))},
+                attributes={code: n for code, a in attributes.items()
+                            if (n := pick("attribute", a.attribute_id) or clean_text(a.label or ""))},
+                options={(codes[int(what.partition(":")[2])], key): n
+                         for (what, key, _) in texts if what.startswith("option:")
+                         if (n := pick(what, key))},
+                currency=store.currency,
+            )
+
     # --- building -------------------------------------------------------------------------------
     def build(self, chunk: PromotionChunk) -> ReadBatch:
         """Turn the rows of one chunk into documents (no database access)."""
@@ -302,7 +406,7 @@ class PromotionReader(ChunkedReader[str, Any]):
                     batch.documents.append(Document.delete(self.entity_type, doc_id, store.store_id, self.now))
                     continue
                 try:
-                    data = self._data(rule, store)
+                    data = self._data(rule, store, chunk.names)
                     document = Document(self.entity_type, doc_id, store.store_id, "save", data, self.now)
                     check_document_size(document)
                 except ContentError as exc:
@@ -314,6 +418,8 @@ class PromotionReader(ChunkedReader[str, Any]):
                         Problem(self.entity_type, doc_id, store.store_id, f"{type(exc).__name__}: {exc}"))
                     continue
                 batch.documents.append(document)
+                batch.problems.extend(Problem(self.entity_type, doc_id, store.store_id, p)
+                                      for p in rule.condition_problems)
         return batch
 
     def _belongs(self, rule: _Rule, store: StoreView) -> bool:
@@ -332,7 +438,7 @@ class PromotionReader(ChunkedReader[str, Any]):
                     return label
         return name
 
-    def _data(self, rule: _Rule, store: StoreView) -> dict[str, Any]:
+    def _data(self, rule: _Rule, store: StoreView, chunk_names: dict[int, Names]) -> dict[str, Any]:
         name = clean_text(decode_text(rule.name, "name"))
         description = html_to_markdown(decode_text(rule.description, "description")) or None
         amount = format_price(rule.discount_amount) or 0.0
@@ -343,11 +449,13 @@ class PromotionReader(ChunkedReader[str, Any]):
             "simple_action": action,
             "amount": amount,
             "sentence": discount_sentence(action, amount, store.currency, rule.discount_step if cart else 0,
-                                          discount_qty or None),
+                                          discount_qty or None,
+                                          FREE_SHIPPING.get(rule.free_shipping) if cart else None),
         }
         if cart:
             discount["discount_qty"] = discount_qty or None
             discount["discount_step"] = rule.discount_step
+        names = chunk_names.get(store.store_id) or Names(currency=store.currency)
         coupon_code = None
         if (cart and self.include_coupon_codes and rule.coupon_type == COUPON_SPECIFIC
                 and not rule.use_auto_generation):
@@ -371,9 +479,13 @@ class PromotionReader(ChunkedReader[str, Any]):
             "websites": [self.ctx.websites[w] for w in sorted(rule.websites) if w in self.ctx.websites],
             "sort_order": rule.sort_order,
             "stop_rules_processing": rule.stop_rules_processing,
+            "conditions": (UNREADABLE_CONDITIONS if "conditions_serialized" in rule.unreadable
+                           else describe(rule.conditions, names)),
         }
         if cart:
             data["apply_to_shipping"] = rule.apply_to_shipping
             data["free_shipping"] = FREE_SHIPPING.get(rule.free_shipping)
+            data["actions"] = (UNREADABLE_CONDITIONS if "actions_serialized" in rule.unreadable
+                               else describe(rule.actions, names))
         data["content"] = promotion_content(data)
         return as_document_data(data)

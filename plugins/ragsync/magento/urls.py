@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from ragsync.magento.context import MagentoContext, StoreView
 from ragsync.magento.eav import IdSelection
@@ -49,3 +52,29 @@ def absolute_url(store: StoreView, path: str | None) -> str | None:
         return None
     return store.base_url + path.lstrip("/")
 
+
+
+def translit_url(text: str) -> str:
+    """Return ``text`` as Magento's ``Framework\\Filter\\TranslitUrl`` makes a URL key of it.
+
+    Transliterated to ASCII (Magento's conversion table; here: the Unicode decomposition without its
+    accents, ``ß`` as ``ss``), every run of characters other than ``0-9a-z`` (case-insensitive) made
+    one ``-``, lower-cased, ``-`` trimmed: ``"Sacs à dos"`` -> ``"sacs-a-dos"``.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text.replace("ß", "ss").replace("ẞ", "SS"))
+    ascii_text = ascii_text.encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^0-9a-z]+", "-", ascii_text, flags=re.IGNORECASE).lower().strip("-")
+
+
+def category_id_path(category_id: int, url_key: str | None, name: str | None) -> str:
+    """Return the route path Magento links a category by when it has no URL rewrite in the store view.
+
+    ``Catalog\\Model\\Category::getCategoryIdUrl()``: ``getUrl('catalog/category/view', ['s' => $urlKey,
+    'id' => $id])`` with the store view's ``url_key``, else the name made a URL key
+    (:func:`translit_url`). ``Framework\\Url::_getRoutePath()`` appends each parameter as
+    ``<key>/<value>/`` (an empty one is left out), the value URL-encoded (``encodeUrlParam``):
+    ``catalog/category/view/s/backpacks/id/22/``.
+    """
+    key = url_key if url_key else translit_url(name or "")
+    params = f"s/{quote(key, safe='-_.~')}/" if key else ""
+    return f"catalog/category/view/{params}id/{category_id}/"

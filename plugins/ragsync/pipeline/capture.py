@@ -257,6 +257,11 @@ class Capture:
             found.add_ids("promotion", {f"catalog-{r}" for r in catalog_rules}, "catalog rules")
             found.add_ids("product", changes.products_of_catalog_rules(ctx, catalog_rules), "catalog rule products")
         found.add_ids("promotion", {f"cart-{r}" for r in keys.get(changes.CART_RULE, set())}, "cart rules")
+        if categories or keys.get(changes.OPTION) or keys.get(changes.ATTRIBUTE):
+            # rule conditions name categories, attributes and options: the few rules are read again
+            rules = make_reader("promotion", ctx, self.settings, None, self.service.clock.now())
+            found.add_ids("promotion", {i for chunk in rules.iter_id_chunks(CHUNK_SIZE) for i in chunk},
+                          "names in rule conditions")
         found.add_ids("cms_page", keys.get(changes.CMS_PAGE, set()), "cms pages")
         blocks = keys.get(changes.CMS_BLOCK, set())
         if blocks:

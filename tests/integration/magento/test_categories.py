@@ -18,6 +18,7 @@ from ragsync.documents.model import Document
 from ragsync.magento.base import CLOCK_QUERIES
 from ragsync.magento.categories import QUERIES_PER_CHUNK, CategoryReader
 from ragsync.magento.context import MagentoContext
+from ragsync.magento.products import ProductReader
 from ragsync.settings import parse_settings
 from ragsync_dev.demo.commerce import STAGED_ENTITIES, convert_to_commerce, schedule_update, staging_version
 from ragsync_dev.demo.shop import ShopManifest
@@ -154,33 +155,50 @@ ARCHIVE_DEFAULT = {
     "url": "https://magento.test/archive.html",
     "content": "# Archive\n\n- Path: Archive\n\nURL: https://magento.test/archive.html",
 }
+# An active category under an inactive one (Archive): live, as Magento serves it; its path is the
+# breadcrumb, which leaves the inactive ancestor out; its URL is its rewrite.
 SEASON_2023_DEFAULT = {
     "store_code": "default",
     "locale": "en_US",
     "updated_at": "2026-01-14T12:48:00Z",
     "name": "Season 2023",
-    "path": "Archive > Season 2023",
+    "path": "Season 2023",
     "level": 3,
     "parent_id": 35,
     "description": None,
-    "is_active": False,
+    "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/archive/season-2023.html",
-    "content": "# Season 2023\n\n- Path: Archive > Season 2023\n\nURL: https://magento.test/archive/season-2023.html",
+    "content": "# Season 2023\n\n- Path: Season 2023\n\nURL: https://magento.test/archive/season-2023.html",
 }
 SEASON_2023_FR = {
     "store_code": "fr",
     "locale": "fr_FR",
     "updated_at": "2026-01-14T12:48:00Z",
     "name": "Saison 2023",
-    "path": "Archives > Saison 2023",
+    "path": "Saison 2023",
     "level": 3,
     "parent_id": 35,
     "description": None,
-    "is_active": False,
+    "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/archives/saison-2023.html",
-    "content": "# Saison 2023\n\n- Path: Archives > Saison 2023\n\nURL: https://magento.test/fr/archives/saison-2023.html",
+    "content": "# Saison 2023\n\n- Path: Saison 2023\n\nURL: https://magento.test/fr/archives/saison-2023.html",
+}
+JACKETS_2023_FR = {
+    "store_code": "fr",
+    "locale": "fr_FR",
+    "updated_at": "2026-01-14T12:11:00Z",
+    "name": "Vestes 2023",
+    "path": "Saison 2023 > Vestes 2023",
+    "level": 4,
+    "parent_id": 36,
+    "description": None,
+    "is_active": True,
+    "include_in_menu": True,
+    "url": "https://magento.test/fr/archives/saison-2023/vestes-2023.html",
+    "content": "# Vestes 2023\n\n- Path: Saison 2023 > Vestes 2023\n\n"
+               "URL: https://magento.test/fr/archives/saison-2023/vestes-2023.html",
 }
 SALE_DEFAULT = {
     "store_code": "default",
@@ -207,8 +225,10 @@ DEFAULT_CATEGORY_FR = {
     "description": None,
     "is_active": True,
     "include_in_menu": True,
-    "url": "https://magento.test/fr/catalog/category/view/id/2",
-    "content": "# Default Category\n\n- Path: Default Category\n\nURL: https://magento.test/fr/catalog/category/view/id/2",
+    # no rewrite and no url_key: Magento's getCategoryIdUrl() with the name made a URL key
+    "url": "https://magento.test/fr/catalog/category/view/s/default-category/id/2/",
+    "content": "# Default Category\n\n- Path: Default Category\n\n"
+               "URL: https://magento.test/fr/catalog/category/view/s/default-category/id/2/",
 }
 
 
@@ -256,23 +276,34 @@ def test_categories_of_another_root(demo_shop: Database, shop_manifest: ShopMani
     assert actions(list(docs.values()), jackets) == ("delete", "delete", "save")
 
 
-def test_inactive_branch_is_deleted_by_default(demo_shop: Database, shop_manifest: ShopManifest) -> None:
+def test_active_children_of_an_inactive_category_are_live(demo_shop: Database, shop_manifest: ShopManifest) -> None:
     branch = [shop_manifest.inactive_category, shop_manifest.inactive_child, shop_manifest.inactive_grandchild]
+    assert branch == [35, 36, 37]
     batch = reader(demo_shop).read(branch)
     assert batch.problems == []
     assert len(batch.documents) == 9
-    assert all(d.action == "delete" for d in batch.documents)  # the child is active itself, its parent is not
+    # Magento's canShow(): the category's own is_active and the store's root; not the parent's activity
+    assert [actions(batch.documents, i) for i in branch] == [
+        ("delete", "delete", "delete"), ("save", "save", "delete"), ("save", "save", "delete")]
+    docs = by_key(batch.documents)
+    assert docs[("36", 1)].data == SEASON_2023_DEFAULT
+    assert docs[("36", 2)].data == SEASON_2023_FR
+    assert docs[("37", 2)].data == JACKETS_2023_FR
+    grandchild = docs[("37", 1)].data
+    assert grandchild is not None
+    assert (grandchild["path"], grandchild["url"]) == (
+        "Season 2023 > Jackets 2023", "https://magento.test/archive/season-2023/jackets-2023.html")
 
 
 def test_inactive_branch_with_include_inactive(demo_shop: Database, shop_manifest: ShopManifest) -> None:
     branch = [shop_manifest.inactive_category, shop_manifest.inactive_child, shop_manifest.inactive_grandchild]
     docs = by_key(reader(demo_shop, categories={"include_inactive": True}).read(branch).documents)
     assert docs[("35", 1)].data == ARCHIVE_DEFAULT
-    assert docs[("36", 1)].data == SEASON_2023_DEFAULT
+    assert docs[("36", 1)].data == SEASON_2023_DEFAULT  # the same as without include_inactive
     assert docs[("36", 2)].data == SEASON_2023_FR
     grandchild = docs[("37", 1)].data
     assert grandchild is not None
-    assert (grandchild["path"], grandchild["is_active"]) == ("Archive > Season 2023 > Jackets 2023", False)
+    assert (grandchild["path"], grandchild["is_active"]) == ("Season 2023 > Jackets 2023", True)
     assert docs[("36", 3)].action == "delete"  # include_inactive does not move it under another root
 
 
@@ -281,7 +312,13 @@ def test_inactive_in_one_store_view_only(demo_shop: Database, shop_manifest: Sho
     running = shop_manifest.collections_performance_running
     documents = reader(demo_shop).read([performance, running]).documents
     assert actions(documents, performance) == ("save", "delete", "delete")
-    assert actions(documents, running) == ("save", "delete", "delete")  # its parent is inactive in fr
+    assert actions(documents, running) == ("save", "save", "delete")  # its parent is inactive in fr, it is not
+    running_fr = by_key(documents)[(str(running), 2)].data
+    assert running_fr is not None
+    # the fr breadcrumb leaves the parent out there only
+    assert (running_fr["path"], running_fr["is_active"]) == ("Collections > Course à pied", True)
+    running_default = by_key(documents)[(str(running), 1)].data
+    assert running_default is not None and running_default["path"] == "Collections > Performance Fabrics > Running"
     included = by_key(reader(demo_shop, categories={"include_inactive": True}).read([performance]).documents)
     fr = included[(str(performance), 2)].data
     assert fr is not None
@@ -330,9 +367,9 @@ def test_read_all_and_ids(demo_shop: Database) -> None:
     assert [p for b in batches for p in b.problems] == []
     assert len(documents) == 45 * 3
     saved = {(d.id, d.store_id) for d in documents if d.action == "save"}
-    # base tree: 34 categories minus the archive branch (3); fr also loses Performance Fabrics + Running
-    assert len([k for k in saved if k[1] == 1]) == 31
-    assert len([k for k in saved if k[1] == 2]) == 29
+    # base tree: 34 categories minus Archive (its active children stay); fr also loses Performance Fabrics
+    assert len([k for k in saved if k[1] == 1]) == 33
+    assert len([k for k in saved if k[1] == 2]) == 32
     assert len([k for k in saved if k[1] == 3]) == 8
     assert chosen.existing_ids([20, 99, 45, 46]) == {20, 45}
 
@@ -402,7 +439,7 @@ def test_prefixed_tables(make_shop: Any) -> None:
     docs = by_key(reader(db).read([20, 22, 36, 40]).documents)
     assert docs[("20", 2)].data == GEAR_FR
     assert docs[("22", 1)].data == BACKPACKS_DEFAULT
-    assert docs[("36", 1)].action == "delete"
+    assert docs[("36", 1)].data == SEASON_2023_DEFAULT
     assert docs[("40", 3)].data == OUTLET_JACKETS
 
 
@@ -419,7 +456,8 @@ def test_adobe_commerce_layout(make_shop: Any, demo_shop: Database) -> None:
     # the conversion rewrote every row, which bumped updated_at (ON UPDATE CURRENT_TIMESTAMP)
     assert without_updated_at(docs[("21", 1)].data) == without_updated_at(BAGS_DEFAULT)
     assert without_updated_at(docs[("22", 2)].data) == without_updated_at(BACKPACKS_FR)
-    assert docs[("36", 1)].action == "delete"
+    assert docs[("35", 1)].action == "delete"
+    assert without_updated_at(docs[("36", 1)].data) == without_updated_at(SEASON_2023_DEFAULT)
     open_source = by_key(reader(demo_shop).read(list(range(1, 46))).documents)
     assert {k: d.hash for k, d in docs.items()} == {k: d.hash for k, d in open_source.items()}
     # once the scheduled update is live, its name is read, also in the children's paths
@@ -449,3 +487,112 @@ def test_description_widgets_include_blocks_of_the_store_view(make_shop: Any) ->
     }
     again, _ = count_statements(db, lambda: chosen.read([22]))
     assert again == QUERIES_PER_CHUNK + CLOCK_QUERIES
+
+
+def _category_attribute(db: Database, code: str) -> int:
+    return int(db.scalar(f"SELECT attribute_id FROM {db.table('eav_attribute')}"
+                         " WHERE attribute_code = %s AND entity_type_id = 3", (code,)))
+
+
+ECO_DEFAULT = {
+    "store_code": "default",
+    "locale": "en_US",
+    "updated_at": "2026-01-15T02:49:00Z",
+    "name": "Eco Friendly",
+    "path": "Eco Friendly",
+    "level": 3,
+    "parent_id": 27,
+    "description": None,
+    "is_active": True,
+    "include_in_menu": True,
+    "url": "https://magento.test/collections/eco-friendly.html",
+    "content": "# Eco Friendly\n\n- Path: Eco Friendly\n\nURL: https://magento.test/collections/eco-friendly.html",
+}
+ORGANIC_FR = {
+    "store_code": "fr",
+    "locale": "fr_FR",
+    "updated_at": "2026-01-15T02:12:00Z",
+    "name": "Coton biologique",
+    "path": "Écoresponsable > Coton biologique",
+    "level": 4,
+    "parent_id": 28,
+    "description": None,
+    "is_active": True,
+    "include_in_menu": True,
+    "url": "https://magento.test/fr/collections/ecoresponsable/coton-biologique.html",
+    "content": "# Coton biologique\n\n- Path: Écoresponsable > Coton biologique\n\n"
+               "URL: https://magento.test/fr/collections/ecoresponsable/coton-biologique.html",
+}
+
+
+def test_luma_collections_inactive_children_and_their_products_stay(
+        make_shop: Any, shop_manifest: ShopManifest) -> None:
+    """Luma's sample data: "Collections" is inactive, "New Luma Yoga Collection" below it is active."""
+    db = make_shop(products=21)
+    collections, eco, organic = 27, 28, 29
+    assert (shop_manifest.collections, shop_manifest.collections_eco, shop_manifest.collections_eco_organic) == (
+        collections, eco, organic)
+    db.execute(f"UPDATE {db.table('catalog_category_entity_int')} SET value = 0"
+               " WHERE entity_id = %s AND attribute_id = %s AND store_id = 0",
+               (collections, _category_attribute(db, "is_active")))
+    batch = reader(db).read([collections, eco, organic])
+    assert batch.problems == []
+    assert [actions(batch.documents, i) for i in (collections, eco, organic)] == [
+        ("delete", "delete", "delete"), ("save", "save", "delete"), ("save", "save", "delete")]
+    docs = by_key(batch.documents)
+    assert without_updated_at(docs[(str(eco), 1)].data) == without_updated_at(ECO_DEFAULT)
+    assert without_updated_at(docs[(str(organic), 2)].data) == without_updated_at(ORGANIC_FR)
+    # a product in the active child keeps the category, its path the breadcrumb without "Collections"
+    product = shop_manifest.simple_with_overrides
+    products = ProductReader(MagentoContext(db), parse_settings(None), None, SHOP_NOW).read([product])
+    assert products.problems == []
+    paths = {d.store_id: d.data["category_paths"] for d in products.documents if d.data is not None}
+    assert paths[1] == ["Eco Friendly > Organic Cotton", "Men > Tops > Tees"]
+    assert paths[2] == ["Hommes > Hauts > T-shirts", "Écoresponsable > Coton biologique"]
+    categories = {d.store_id: d.data["categories"] for d in products.documents if d.data is not None}
+    assert categories[1] == ["Organic Cotton", "Tees"]
+    # an inactive category in the middle is skipped, the active ones above it stay in the path
+    db.execute(f"UPDATE {db.table('catalog_category_entity_int')} SET value = 0"
+               " WHERE entity_id = 21 AND attribute_id = %s AND store_id = 0", (_category_attribute(db, "is_active"),))
+    gear = by_key(reader(db).read([20, 21, 22]).documents)
+    assert [gear[(i, 1)].action for i in ("20", "21", "22")] == ["save", "delete", "save"]
+    backpacks = gear[("22", 2)].data
+    assert backpacks is not None and backpacks["path"] == "Équipement > Sacs à dos"
+
+
+def test_products_in_an_active_child_of_an_inactive_category(
+        demo_shop: Database, shop_manifest: ShopManifest) -> None:
+    product = shop_manifest.in_inactive_category  # in Archive > Season 2023 > Jackets 2023 and Women > Tops > Jackets
+    batch = ProductReader(MagentoContext(demo_shop), parse_settings(None), None, SHOP_NOW).read([product])
+    docs = {d.store_id: d.data for d in batch.documents if d.data is not None}
+    assert docs[1]["category_paths"] == ["Season 2023 > Jackets 2023", "Women > Tops > Jackets"]
+    assert docs[2]["category_paths"] == ["Femmes > Hauts > Vestes", "Saison 2023 > Vestes 2023"]
+
+
+def test_url_without_a_rewrite_is_magentos_category_id_url(make_shop: Any, shop_manifest: ShopManifest) -> None:
+    db = make_shop(products=21)
+    backpacks, bags = shop_manifest.gear_backpacks, shop_manifest.gear_bags
+    db.execute(f"DELETE FROM {db.table('url_rewrite')} WHERE entity_type = 'category' AND entity_id IN (%s, %s)",
+               (backpacks, bags))
+    # Backpacks keeps its url_key ("backpacks", fr "sacs-a-dos"); Bags loses it: its name is made one
+    db.execute(f"DELETE FROM {db.table('catalog_category_entity_varchar')} WHERE entity_id = %s"
+               " AND attribute_id = %s", (bags, _category_attribute(db, "url_key")))
+    db.execute(f"UPDATE {db.table('catalog_category_entity_varchar')} SET value = %s WHERE entity_id = %s"
+               " AND attribute_id = %s AND store_id = 2", ("Sacs & Bagages à main", bags, _category_attribute(db, "name")))
+    docs = by_key(reader(db).read([bags, backpacks]).documents)
+    urls = {key: doc.data["url"] for key, doc in docs.items() if doc.data is not None}
+    assert urls == {
+        (str(bags), 1): "https://magento.test/catalog/category/view/s/bags/id/21/",
+        (str(bags), 2): "https://magento.test/fr/catalog/category/view/s/sacs-bagages-a-main/id/21/",
+        (str(backpacks), 1): "https://magento.test/catalog/category/view/s/backpacks/id/22/",
+        (str(backpacks), 2): "https://magento.test/fr/catalog/category/view/s/sacs-a-dos/id/22/",
+    }
+    backpacks_fr = docs[(str(backpacks), 2)].data
+    assert backpacks_fr is not None
+    assert backpacks_fr == {
+        **BACKPACKS_FR,
+        "path": "Équipement > Sacs & Bagages à main > Sacs à dos",
+        "url": "https://magento.test/fr/catalog/category/view/s/sacs-a-dos/id/22/",
+        "content": "# Sacs à dos\n\n- Path: Équipement > Sacs & Bagages à main > Sacs à dos\n\n"
+                   "URL: https://magento.test/fr/catalog/category/view/s/sacs-a-dos/id/22/",
+    }

@@ -172,7 +172,7 @@ HOODIE_DEFAULT: dict[str, Any] = {
     "type_id": "configurable",
     "description": hoodie_description("https://magento.test/"),
     "short_description": "A warm, brushed hoodie with a kangaroo pocket.",
-    # the parent has no price of its own: the lowest price of its enabled children
+    # the lowest price of its enabled, in-stock children (the out-of-stock L-Gray does not count)
     "price": 52.0,
     "special_price": None,
     "currency": "EUR",
@@ -187,12 +187,18 @@ HOODIE_DEFAULT: dict[str, Any] = {
     "meta_description": None,
     "meta_keywords": None,
     "variants": [
-        {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Color": "Black", "Size": "S"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Color": "Black", "Size": "M"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Color": "Black", "Size": "L"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Color": "Gray", "Size": "S"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Color": "Gray", "Size": "M"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Color": "Gray", "Size": "L"}, "in_stock": False},
+        {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Color": "Black", "Size": "S"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Color": "Black", "Size": "M"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Color": "Black", "Size": "L"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Color": "Gray", "Size": "S"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Color": "Gray", "Size": "M"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Color": "Gray", "Size": "L"}, "price": 52.0,
+         "special_price": None, "in_stock": False},
     ],
     "content": (
         "# Chaz Kangeroo Hoodie\n\n"
@@ -202,14 +208,14 @@ HOODIE_DEFAULT: dict[str, Any] = {
         "- Categories: Men > Tops > Hoodies & Sweatshirts\n"
         "- Material: Cotton, Elastane\n\n"
         "## Variants\n\n"
-        "| SKU | Options | Availability |\n"
-        "| --- | --- | --- |\n"
-        "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | In stock |\n"
-        "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | Out of stock |\n\n"
+        "| SKU | Options | Price | Availability |\n"
+        "| --- | --- | --- | --- |\n"
+        "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 52.00 EUR | Out of stock |\n\n"
         "A warm, brushed hoodie with a kangaroo pocket.\n\n"
         + hoodie_description("https://magento.test/")
         + "\n\nURL: https://magento.test/chaz-kangeroo-hoodie.html"
@@ -240,12 +246,18 @@ HOODIE_FR: dict[str, Any] = {
     "meta_description": None,
     "meta_keywords": None,
     "variants": [
-        {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Couleur": "Noir", "Taille": "Petit"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Couleur": "Noir", "Taille": "Moyen"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Couleur": "Noir", "Taille": "Grand"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Couleur": "Gris", "Taille": "Petit"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Couleur": "Gris", "Taille": "Moyen"}, "in_stock": True},
-        {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Couleur": "Gris", "Taille": "Grand"}, "in_stock": False},
+        {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Couleur": "Noir", "Taille": "Petit"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Couleur": "Noir", "Taille": "Moyen"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Couleur": "Noir", "Taille": "Grand"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Couleur": "Gris", "Taille": "Petit"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Couleur": "Gris", "Taille": "Moyen"}, "price": 52.0,
+         "special_price": None, "in_stock": True},
+        {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Couleur": "Gris", "Taille": "Grand"}, "price": 52.0,
+         "special_price": None, "in_stock": False},
     ],
     "content": (
         "# Sweat à capuche Chaz Kangeroo\n\n"
@@ -255,14 +267,14 @@ HOODIE_FR: dict[str, Any] = {
         "- Categories: Hommes > Hauts > Sweats à capuche\n"
         "- Matière: Coton, Élasthanne\n\n"
         "## Variants\n\n"
-        "| SKU | Options | Availability |\n"
-        "| --- | --- | --- |\n"
-        "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | In stock |\n"
-        "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | Out of stock |\n\n"
+        "| SKU | Options | Price | Availability |\n"
+        "| --- | --- | --- | --- |\n"
+        "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52.00 EUR | Out of stock |\n\n"
         "A warm, brushed hoodie with a kangaroo pocket.\n\n"
         + hoodie_description("https://magento.test/fr/")
         + "\n\nURL: https://magento.test/fr/sweat-capuche-chaz-kangeroo.html"
@@ -524,3 +536,225 @@ def test_bad_entities_become_problems_and_the_rest_goes_on(make_shop: Any, shop_
     assert set(problems) == {(1, DEFAULT), (1, OUTLET), (19, DEFAULT), (19, FR), (20, DEFAULT), (20, FR)}
     # everything else was produced
     assert {k for k in docs} | set(problems) == {(i, s) for i in ids for s in (1, 2, 3)}
+
+
+# --- issue #17: documents say exactly what the storefront shows -------------------------------------------
+def _attribute_ids(db: Database, *codes: str) -> dict[str, int]:
+    return {code: int(db.scalar(f"SELECT attribute_id FROM {db.table('eav_attribute')} WHERE attribute_code = %s"
+                                " AND entity_type_id = 4", (code,))) for code in codes}
+
+
+def _set_value(db: Database, table: str, attribute_id: int, store_id: int, entity_id: int, value: Any) -> None:
+    """Write one EAV value (insert, or replace the row of that entity, attribute and store)."""
+    db.execute(f"INSERT INTO {db.table('catalog_product_entity_' + table)} (attribute_id, store_id, entity_id, value)"
+               " VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+               (attribute_id, store_id, entity_id, value))
+
+
+def _replaced(text: str, *pairs: tuple[str, str]) -> str:
+    """Return ``text`` with each (old, new) replaced; every ``old`` must be there exactly once."""
+    for old, new in pairs:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def _read_hoodie(db: Database, pid: int) -> list[dict[tuple[int, int], Document]]:
+    """Read the hoodie alone (its children by their own queries) and with its children in the chunk."""
+    return [by_key(reader(db).read([pid])), by_key(reader(db).read(list(range(pid, pid + 7))))]
+
+
+HOODIE_TABLE_HEAD = "| SKU | Options | Price | Availability |\n| --- | --- | --- | --- |\n"
+
+
+def test_image_paths_lose_leading_slashes_as_in_magento(make_shop: Any, shop_manifest: ShopManifest) -> None:
+    """``//a/e/x.jpg`` in the gallery or the ``image`` attribute is ``catalog/product/a/e/x.jpg`` (``_prepareFile``)."""
+    db = make_shop(products=21)
+    pid = shop_manifest.simple_with_overrides
+    image = _attribute_ids(db, "image")["image"]
+    t = db.table
+    # every gallery path of the tee gets a second leading slash; the default base image too, and the
+    # fr base image none at all: they still name the same files (the base image first, no duplicate)
+    db.execute(f"UPDATE {t('catalog_product_entity_media_gallery')} g"
+               f" JOIN {t('catalog_product_entity_media_gallery_value_to_entity')} v ON v.value_id = g.value_id"
+               " SET g.value = CONCAT('/', g.value) WHERE v.entity_id = %s", (pid,))
+    _set_value(db, "varchar", image, 0, pid, "//a/e/aero-daily-fitness-tee-1.jpg")
+    _set_value(db, "varchar", image, FR, pid, "a/e/aero-daily-fitness-tee-2.jpg")
+    assert db.scalar(f"SELECT COUNT(*) FROM {t('catalog_product_entity_media_gallery')}"
+                     " WHERE value LIKE '//a/e/aero-daily-fitness-tee-%'") == 3
+    # a product without a gallery: the base image alone
+    hoodie = shop_manifest.configurable
+    db.execute(f"DELETE FROM {t('catalog_product_entity_media_gallery_value_to_entity')} WHERE entity_id = %s",
+               (hoodie,))
+    _set_value(db, "varchar", image, 0, hoodie, "///c/h/chaz-kangeroo-hoodie-2.jpg")
+    docs = by_key(reader(db).read([pid, hoodie]))
+    assert docs[(pid, DEFAULT)].data == AERO_DEFAULT
+    assert docs[(pid, FR)].data == AERO_FR
+    outlet = docs[(pid, OUTLET)].data
+    assert outlet is not None and outlet["images"] == [
+        "https://outlet.magento.test/media/catalog/product/a/e/aero-daily-fitness-tee-1.jpg",
+        "https://outlet.magento.test/media/catalog/product/a/e/aero-daily-fitness-tee-2.jpg"]
+    assert docs[(hoodie, DEFAULT)].data == {**HOODIE_DEFAULT, "images": [HOODIE_IMAGES[1]]}
+    assert docs[(hoodie, FR)].data == {**HOODIE_FR, "images": [HOODIE_IMAGES[1]]}
+
+
+def test_variant_options_are_named_by_the_attribute_store_label(make_shop: Any,
+                                                                 shop_manifest: ShopManifest) -> None:
+    """The per-product super-attribute label is not what the storefront shows: the attribute's store label is."""
+    db = make_shop(products=21)
+    pid = shop_manifest.configurable
+    t = db.table
+    ids = _attribute_ids(db, "color", "size")
+    # per-product labels that differ from the store labels, in every store
+    db.execute(f"UPDATE {t('catalog_product_super_attribute_label')} l"
+               f" JOIN {t('catalog_product_super_attribute')} sa"
+               " ON sa.product_super_attribute_id = l.product_super_attribute_id"
+               " SET l.value = IF(sa.attribute_id = %s, 'Size Ring', 'Shade') WHERE sa.product_id = %s",
+               (ids["size"], pid))
+    # a store label of the default store view for color (the admin label "Color" stays for store 0)
+    db.execute(f"DELETE FROM {t('eav_attribute_label')} WHERE attribute_id = %s AND store_id = %s",
+               (ids["color"], DEFAULT))
+    db.execute(f"INSERT INTO {t('eav_attribute_label')} (attribute_id, store_id, value) VALUES (%s, %s, 'Colour')",
+               (ids["color"], DEFAULT))
+    default_variants = [{**v, "options": {"Colour": v["options"]["Color"], "Size": v["options"]["Size"]}}
+                        for v in HOODIE_DEFAULT["variants"]]
+    default_content = HOODIE_DEFAULT["content"]
+    for size, color in [(s, c) for c in ("Black", "Gray") for s in ("S", "M", "L")]:
+        default_content = _replaced(default_content,
+                                    (f"| Color: {color}, Size: {size} |", f"| Colour: {color}, Size: {size} |"))
+    for docs in _read_hoodie(db, pid):
+        assert docs[(pid, DEFAULT)].data == {**HOODIE_DEFAULT, "variants": default_variants,
+                                             "content": default_content}
+        assert docs[(pid, FR)].data == HOODIE_FR  # "Couleur", "Taille": the fr store labels
+
+
+def test_configurable_price_is_the_lowest_price_of_its_salable_children(make_shop: Any,
+                                                                        shop_manifest: ShopManifest) -> None:
+    """Magento's ConfigurablePriceResolver: the parent's own price row is not shown; each child's special price counts."""
+    db = make_shop(products=21)
+    pid = shop_manifest.configurable
+    s_black, m_black, l_black, s_gray, m_gray, l_gray = shop_manifest.configurable_children
+    a = _attribute_ids(db, "price", "special_price", "special_from_date", "special_to_date", "status")
+    # the parent: a price and a special price of its own (Magento shows neither)
+    _set_value(db, "decimal", a["price"], 0, pid, 99.0)
+    _set_value(db, "decimal", a["special_price"], 0, pid, 10.0)
+    # S-Black: 60, special 45 in its window (2026-01-14 .. 2026-01-16): the lowest, 45
+    _set_value(db, "decimal", a["price"], 0, s_black, 60.0)
+    _set_value(db, "decimal", a["special_price"], 0, s_black, 45.0)
+    _set_value(db, "datetime", a["special_from_date"], 0, s_black, "2026-01-14 00:00:00")
+    _set_value(db, "datetime", a["special_to_date"], 0, s_black, "2026-01-16 00:00:00")
+    # M-Black: 50; L-Black: 40 but disabled (no variant, no price)
+    _set_value(db, "decimal", a["price"], 0, m_black, 50.0)
+    _set_value(db, "decimal", a["price"], 0, l_black, 40.0)
+    _set_value(db, "int", a["status"], 0, l_black, 2)
+    # S-Gray: 55, special 30 whose window is over
+    _set_value(db, "decimal", a["price"], 0, s_gray, 55.0)
+    _set_value(db, "decimal", a["special_price"], 0, s_gray, 30.0)
+    _set_value(db, "datetime", a["special_to_date"], 0, s_gray, "2026-01-10 00:00:00")
+    # M-Gray: 52, special 58 (above its price: sent, not shown); L-Gray: 20 but out of stock
+    _set_value(db, "decimal", a["special_price"], 0, m_gray, 58.0)
+    _set_value(db, "decimal", a["price"], 0, l_gray, 20.0)
+
+    def variants(color_key: str, size_key: str, words: dict[str, str]) -> list[dict[str, Any]]:
+        rows = [("RS-HOODIE-CHAZ-S-Black", "Black", "S", 60.0, 45.0, True),
+                ("RS-HOODIE-CHAZ-M-Black", "Black", "M", 50.0, None, True),
+                ("RS-HOODIE-CHAZ-S-Gray", "Gray", "S", 55.0, None, True),
+                ("RS-HOODIE-CHAZ-M-Gray", "Gray", "M", 52.0, 58.0, True),
+                ("RS-HOODIE-CHAZ-L-Gray", "Gray", "L", 20.0, None, False)]
+        return [{"sku": sku, "options": {color_key: words.get(color, color), size_key: words.get(size, size)},
+                 "price": price, "special_price": special, "in_stock": stock}
+                for sku, color, size, price, special, stock in rows]
+
+    expected_default = {
+        **HOODIE_DEFAULT, "price": 45.0, "special_price": None,
+        "variants": variants("Color", "Size", {}),
+        "content": _replaced(
+            HOODIE_DEFAULT["content"],
+            ("- Price: 52.00 EUR\n", "- Price: 45.00 EUR\n"),
+            ("| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 52.00 EUR | Out of stock |\n",
+             "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 60.00 EUR, special price 45.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 50.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 55.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 20.00 EUR | Out of stock |\n"),
+        ),
+    }
+    fr_words = {"Black": "Noir", "Gray": "Gris", "S": "Petit", "M": "Moyen", "L": "Grand"}
+    expected_fr = {
+        **HOODIE_FR, "price": 45.0, "special_price": None,
+        "variants": variants("Couleur", "Taille", fr_words),
+        "content": _replaced(
+            HOODIE_FR["content"],
+            ("- Price: 52.00 EUR\n", "- Price: 45.00 EUR\n"),
+            ("| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52.00 EUR | Out of stock |\n",
+             "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 60.00 EUR, special price 45.00 EUR"
+             " | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 50.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 55.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 20.00 EUR | Out of stock |\n"),
+        ),
+    }
+    for docs in _read_hoodie(db, pid):
+        assert docs[(pid, DEFAULT)].data == expected_default
+        assert docs[(pid, FR)].data == expected_fr
+    # on the 17th (Paris) S-Black's special price is over: the lowest is M-Black's 50
+    later = by_key(reader(db, now=datetime(2026, 1, 17, 12, 0)).read([pid]))[(pid, DEFAULT)].data
+    assert later is not None
+    assert (later["price"], later["special_price"], later["variants"][0]["special_price"]) == (50.0, None, None)
+    assert "- Price: 50.00 EUR\n" in later["content"]
+    assert "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 60.00 EUR | In stock |\n" in later["content"]
+
+
+def test_configurable_without_a_salable_child_has_no_price(make_shop: Any, shop_manifest: ShopManifest) -> None:
+    """No enabled, in-stock child in the website: Magento shows no price and "Out of stock"; so does the document."""
+    db = make_shop(products=21)
+    pid = shop_manifest.configurable
+    children = shop_manifest.configurable_children
+    a = _attribute_ids(db, "price")
+    _set_value(db, "decimal", a["price"], 0, pid, 99.0)  # the parent's own price is not shown either
+    db.execute(f"UPDATE {db.table('cataloginventory_stock_item')} SET is_in_stock = 0 WHERE product_id IN"
+               f" ({', '.join(['%s'] * len(children))})", children)
+    for docs in _read_hoodie(db, pid):
+        for store, expected in ((DEFAULT, HOODIE_DEFAULT), (FR, HOODIE_FR)):
+            content = expected["content"]
+            for line in content.splitlines():
+                if line.startswith("| RS-HOODIE-CHAZ-") and line.endswith("| In stock |"):
+                    content = _replaced(content, (line + "\n", line.replace("| In stock |", "| Out of stock |") + "\n"))
+            content = _replaced(content, ("- Price: 52.00 EUR\n", ""),
+                                ("- Availability: In stock\n", "- Availability: Out of stock\n"))
+            assert docs[(pid, store)].data == {
+                **expected, "price": None, "in_stock": False, "content": content,
+                "variants": [{**v, "in_stock": False} for v in expected["variants"]],
+            }
+            assert "- Price:" not in content and "| 52.00 EUR | Out of stock |" in content
+
+
+def test_skus_are_shown_trimmed_and_collapsed_everywhere(make_shop: Any, shop_manifest: ShopManifest) -> None:
+    """A SKU follows the names' rule: ends trimmed, inner whitespace collapsed, in data, content and variants."""
+    db = make_shop(products=21)
+    pid, hoodie = shop_manifest.simple_with_overrides, shop_manifest.configurable
+    s_black, m_black = shop_manifest.configurable_children[:2]
+    entity = db.table("catalog_product_entity")
+    for entity_id, sku in ((pid, "  RS-TEE-AERO \t"), (hoodie, "RS-HOODIE-CHAZ "), (s_black, " RS-HOODIE-CHAZ-S-Black"),
+                           (m_black, "RS-HOODIE-CHAZ-M  Black\n")):
+        db.execute(f"UPDATE {entity} SET sku = %s, updated_at = updated_at WHERE entity_id = %s", (sku, entity_id))
+    docs = by_key(reader(db).read([pid]))
+    assert docs[(pid, DEFAULT)].data == AERO_DEFAULT  # "RS-TEE-AERO" in data.sku and "- SKU: RS-TEE-AERO"
+    assert docs[(pid, FR)].data == AERO_FR
+    for store, expected in ((DEFAULT, HOODIE_DEFAULT), (FR, HOODIE_FR)):
+        variants = [dict(v) for v in expected["variants"]]
+        variants[1]["sku"] = "RS-HOODIE-CHAZ-M Black"
+        content = _replaced(expected["content"], ("| RS-HOODIE-CHAZ-M-Black |", "| RS-HOODIE-CHAZ-M Black |"))
+        for docs in _read_hoodie(db, hoodie):
+            assert docs[(hoodie, store)].data == {**expected, "variants": variants, "content": content}

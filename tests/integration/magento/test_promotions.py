@@ -8,6 +8,7 @@ and ``SHOP_NOW`` (2026-01-15 12:00 UTC: 13:00 in Paris for store views ``default
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +51,8 @@ CART_1_DEFAULT = {
     "stop_rules_processing": False,
     "apply_to_shipping": False,
     "free_shipping": None,
+    "conditions": "- Subtotal is at least 100.00 EUR",
+    "actions": None,
     "content": "# 10% off orders over 100\n\n"
                "- Type: Cart price rule\n"
                "- Discount: 10% off\n"
@@ -57,7 +60,9 @@ CART_1_DEFAULT = {
                "- Coupon required: no\n"
                "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
                "- Websites: base, outlet\n\n"
-               "Ten percent off every order of 100 or more, no code needed.",
+               "Ten percent off every order of 100 or more, no code needed.\n\n"
+               "## Conditions\n\n"
+               "- Subtotal is at least 100.00 EUR",
 }
 
 CART_1_FR = {
@@ -73,7 +78,9 @@ CART_1_FR = {
                "- Coupon required: no\n"
                "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
                "- Websites: base, outlet\n\n"
-               "Ten percent off every order of 100 or more, no code needed.",
+               "Ten percent off every order of 100 or more, no code needed.\n\n"
+               "## Conditions\n\n"
+               "- Subtotal is at least 100.00 EUR",
 }
 
 CART_2_DEFAULT = {
@@ -97,6 +104,8 @@ CART_2_DEFAULT = {
     "stop_rules_processing": False,
     "apply_to_shipping": False,
     "free_shipping": None,
+    "conditions": None,
+    "actions": None,
     "content": "# Summer coupon\n\n"
                "- Label: Summer coupon: 20 off\n"
                "- Type: Cart price rule\n"
@@ -144,6 +153,8 @@ CART_3_DEFAULT = {
     "stop_rules_processing": False,
     "apply_to_shipping": False,
     "free_shipping": None,
+    "conditions": None,
+    "actions": None,
     "content": "# Newsletter welcome codes\n\n"
                "- Label: Welcome discount\n"
                "- Type: Cart price rule\n"
@@ -176,6 +187,8 @@ CART_7_OUTLET = {
     "stop_rules_processing": False,
     "apply_to_shipping": False,
     "free_shipping": None,
+    "conditions": None,
+    "actions": None,
     "content": "# Outlet: 5 off\n\n"
                "- Label: Outlet discount\n"
                "- Type: Cart price rule\n"
@@ -205,6 +218,7 @@ CATALOG_1_DEFAULT = {
     "websites": ["base", "outlet"],
     "sort_order": 1,
     "stop_rules_processing": False,
+    "conditions": "- Category is Watches",
     "content": "# Watch week: 10% off\n\n"
                "- Type: Catalog price rule\n"
                "- Discount: 10% off\n"
@@ -212,7 +226,9 @@ CATALOG_1_DEFAULT = {
                "- Coupon required: no\n"
                "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
                "- Websites: base, outlet\n\n"
-               "Ten percent off every watch.",
+               "Ten percent off every watch.\n\n"
+               "## Applies to products\n\n"
+               "- Category is Watches",
 }
 
 CATALOG_1_OUTLET = {**CATALOG_1_DEFAULT, "store_code": "outlet", "locale": "en_GB", "currency": "GBP"}
@@ -377,7 +393,9 @@ def test_statements_per_chunk_do_not_depend_on_its_size(demo_shop: Database) -> 
     small, _ = count_statements(demo_shop, lambda: chosen.read(["cart-1", "catalog-1"]))
     large, batch = count_statements(demo_shop, lambda: chosen.read(CART_IDS + CATALOG_IDS))
     assert len(batch.documents) == 30
-    assert small == large == 4 + CLOCK_QUERIES  # the clock; per kind: the rules, and one UNION of websites/groups/labels/coupons
+    # the clock; per kind: the rules, and one UNION of websites/groups/labels/coupons; and one UNION of
+    # the names the conditions use (catalog-1 names a category)
+    assert small == large == 5 + CLOCK_QUERIES
     with_codes = reader(demo_shop, promotions={"include_coupon_codes": True})
     with_codes.read(["cart-1"])
     one, _ = count_statements(demo_shop, lambda: with_codes.read(["cart-1"]))
@@ -429,3 +447,201 @@ def test_adobe_commerce_layout(make_shop: Any, demo_shop: Database) -> None:
     live = by_key(reader(db, now=SHOP_NOW + timedelta(days=8)).read(["cart-1"]).documents)
     assert live[("cart-1", 1)].data is not None
     assert live[("cart-1", 1)].data["name"] == "Next week"
+
+
+# --- conditions and actions ---------------------------------------------------------------------
+SALES = "Magento\\SalesRule\\Model\\Rule\\Condition\\"
+CATALOG_CONDITION = "Magento\\CatalogRule\\Model\\Rule\\Condition\\"
+
+
+def combine(kind: str, *children: dict[str, Any], aggregator: str = "all", value: str = "1") -> dict[str, Any]:
+    tree: dict[str, Any] = {"type": kind, "attribute": None, "operator": None, "value": value,
+                            "is_value_processed": None, "aggregator": aggregator}
+    if children:
+        tree["conditions"] = list(children)
+    return tree
+
+
+def leaf(kind: str, attribute: str, operator: str, value: Any) -> dict[str, Any]:
+    return {"type": kind, "attribute": attribute, "operator": operator, "value": value, "is_value_processed": False}
+
+
+def php_serialize(value: Any) -> str:
+    """Serialize like PHP's ``serialize()`` (lists become arrays with integer keys), for Magento 2.1 rows."""
+    if value is None:
+        return "N;"
+    if isinstance(value, bool):
+        return f"b:{int(value)};"
+    if isinstance(value, int):
+        return f"i:{value};"
+    if isinstance(value, float):
+        return f"d:{value!r};"
+    if isinstance(value, str):
+        return f's:{len(value.encode())}:"{value}";'
+    items = list(enumerate(value)) if isinstance(value, list) else list(value.items())
+    return f"a:{len(items)}:{{" + "".join(php_serialize(k) + php_serialize(v) for k, v in items) + "}"
+
+
+def stored(tree: dict[str, Any], form: str) -> str:
+    return json.dumps(tree, separators=(",", ":")) if form == "json" else php_serialize(tree)
+
+
+def set_rule(db: Database, table: str, rule_id: int, **columns: Any) -> None:
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    db.execute(f"UPDATE {db.table(table)} SET {assignments} WHERE rule_id = %s", (*columns.values(), rule_id))
+
+
+FORMS = ["json", "php"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_free_shipping_over_50_says_the_subtotal(make_shop: Any, form: str) -> None:
+    db = make_shop(products=21)
+    conditions = combine(SALES + "Combine", leaf(SALES + "Address", "base_subtotal", ">=", "50"))
+    set_rule(db, "salesrule", 1, name="Spend $50 or more - shipping is free!", description=None,
+             discount_amount=0, simple_free_shipping=2, conditions_serialized=stored(conditions, form),
+             actions_serialized=stored(combine(SALES + "Product\\Combine"), form))
+    db.execute(f"DELETE FROM {db.table('salesrule_label')} WHERE rule_id = 1")
+    batch = reader(db).read(["cart-1"])
+    assert batch.problems == []
+    docs = by_key(batch.documents)
+    data = docs[("cart-1", 1)].data
+    assert data is not None
+    assert data["discount"]["sentence"] == "Free shipping for the whole shipment"
+    assert data["conditions"] == "- Subtotal is at least 50.00 EUR"
+    assert data["actions"] is None
+    assert data["content"] == (
+        "# Spend $50 or more - shipping is free!\n\n"
+        "- Type: Cart price rule\n"
+        "- Discount: Free shipping for the whole shipment\n"
+        "- Valid from 2025-12-16\n"
+        "- Coupon required: no\n"
+        "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
+        "- Websites: base, outlet\n\n"
+        "## Conditions\n\n"
+        "- Subtotal is at least 50.00 EUR"
+    )
+    outlet = docs[("cart-1", 3)].data
+    assert outlet is not None
+    assert outlet["conditions"] == "- Subtotal is at least 50.00 GBP"  # the store view's base currency
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_sku_coupon_rule_says_which_product(make_shop: Any, shop_manifest: ShopManifest, form: str) -> None:
+    db = make_shop(products=21)
+    sku = shop_manifest.skus["simple_with_overrides"]
+    conditions = combine(SALES + "Combine", combine(SALES + "Product\\Found",
+                                                    leaf(SALES + "Product", "sku", "==", sku)))
+    actions = combine(SALES + "Product\\Combine", leaf(SALES + "Product", "sku", "==", sku))
+    set_rule(db, "salesrule", 2, name="15% off one tee with a code", description=None, simple_action="by_percent",
+             discount_amount=15, conditions_serialized=stored(conditions, form),
+             actions_serialized=stored(actions, form))
+    db.execute(f"DELETE FROM {db.table('salesrule_label')} WHERE rule_id = 2")
+    batch = reader(db).read(["cart-2"])
+    assert batch.problems == []
+    for store_id in (1, 2):
+        data = by_key(batch.documents)[("cart-2", store_id)].data
+        assert data is not None
+        assert data["content"] == (
+            "# 15% off one tee with a code\n\n"
+            "- Type: Cart price rule\n"
+            "- Discount: 15% off\n"
+            "- Valid from 2026-01-05 to 2026-03-16\n"
+            "- Coupon required: yes\n"
+            "- Customer groups: NOT LOGGED IN, General\n"
+            "- Websites: base\n\n"
+            "## Conditions\n\n"
+            "- The cart has an item for which all of these are true:\n"
+            f"  - SKU is {sku}\n\n"
+            "## Applies to items\n\n"
+            f"- SKU is {sku}"
+        )
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_names_of_categories_attributes_and_options_per_store_view(
+        make_shop: Any, shop_manifest: ShopManifest, form: str) -> None:
+    db = make_shop(products=21)
+    watches, bags = shop_manifest.categories["gear_watches"], shop_manifest.categories["gear_bags"]
+    blue, black = shop_manifest.options["color"]["Blue"], shop_manifest.options["color"]["Black"]
+    conditions = combine(
+        SALES + "Combine",
+        leaf(SALES + "Address", "country_id", "()", "FR,BE"),
+        combine(SALES + "Combine", leaf(SALES + "Address", "total_qty", ">", "2"),
+                leaf(SALES + "Address", "payment_method", "==", "checkmo"), aggregator="any", value="0"),
+        combine(SALES + "Product\\Found", leaf(SALES + "Product", "category_ids", "==", f"{watches}, {bags}"),
+                value="0"),
+    )
+    actions = combine(SALES + "Product\\Combine", leaf(SALES + "Product", "color", "()", f"{blue},{black}"))
+    set_rule(db, "salesrule", 1, conditions_serialized=stored(conditions, form),
+             actions_serialized=stored(actions, form))
+    catalog = combine(CATALOG_CONDITION + "Combine", leaf(CATALOG_CONDITION + "Product", "size", "==", "999999"),
+                      leaf(CATALOG_CONDITION + "Product", "category_ids", "!()", str(bags)), aggregator="any")
+    set_rule(db, "catalogrule", 1, conditions_serialized=stored(catalog, form))
+    batch = reader(db).read(["cart-1", "catalog-1"])
+    assert batch.problems == []
+    docs = by_key(batch.documents)
+    default, fr = docs[("cart-1", 1)].data, docs[("cart-1", 2)].data
+    assert default is not None and fr is not None
+    assert default["conditions"] == (
+        "- Shipping country is one of FR, BE\n"
+        "- At least one of these is not true:\n"
+        "  - Total quantity of items is more than 2\n"
+        "  - Payment method is checkmo\n"
+        "- The cart has no item for which all of these are true:\n"
+        "  - Category is one of Watches, Bags"
+    )
+    assert fr["conditions"] == default["conditions"].replace("Watches, Bags", "Montres, Sacs")
+    assert default["actions"] == "- Color is one of Blue, Black"
+    assert fr["actions"] == "- Couleur is one of Bleu, Noir"
+    catalog_data = docs[("catalog-1", 3)].data
+    assert catalog_data is not None
+    # outlet has its own label for size; 999999 is no option of it: the value as stored
+    assert catalog_data["conditions"] == ("- At least one of these is true:\n"
+                                          "  - Size (UK) is 999999\n"
+                                          "  - Category is not one of Bags")
+
+
+def test_malformed_or_unknown_conditions_do_not_break_the_document(make_shop: Any) -> None:
+    db = make_shop(products=21)
+    set_rule(db, "salesrule", 1, conditions_serialized='a:2:{s:4:"type";O:8:"stdClass":0:{}}')
+    unknown = combine(SALES + "Combine", leaf("Magento\\CustomerSegment\\Model\\Segment\\Condition\\Segment",
+                                               "segment", "==", "3"))
+    set_rule(db, "salesrule", 2, conditions_serialized=json.dumps(unknown), actions_serialized='{"type": ')
+    batch = reader(db).read(["cart-1", "cart-2"])
+    problems = sorted((p.entity_id, p.store_id, p.reason) for p in batch.problems)
+    assert problems == [
+        ("cart-1", store_id, "conditions_serialized: cannot be read (PHP objects and references are refused"
+                             " at byte 16); the document says so") for store_id in (1, 2, 3)
+    ] + [
+        ("cart-2", store_id, "actions_serialized: cannot be read (not valid JSON (Expecting value: line 1 column 9"
+                             " (char 8))); the document says so") for store_id in (1, 2)
+    ]
+    docs = by_key(batch.documents)
+    first, second = docs[("cart-1", 1)].data, docs[("cart-2", 1)].data
+    assert first is not None and second is not None
+    assert first["content"].endswith(
+        "## Conditions\n\n- conditions ragsync cannot show (the stored conditions could not be read)")
+    assert second["conditions"] == (
+        "- a condition ragsync cannot show (Magento\\CustomerSegment\\Model\\Segment\\Condition\\Segment)")
+    assert second["actions"] == "- conditions ragsync cannot show (the stored conditions could not be read)"
+
+
+def test_one_statement_for_the_names_whatever_the_number_of_rules(make_shop: Any,
+                                                                  shop_manifest: ShopManifest) -> None:
+    db = make_shop(products=21)
+    blue = shop_manifest.options["color"]["Blue"]
+    for rule_id in range(1, 8):
+        conditions = combine(SALES + "Combine", combine(SALES + "Product\\Found", leaf(
+            SALES + "Product", "category_ids", "==", str(shop_manifest.categories["gear_watches"]))))
+        actions = combine(SALES + "Product\\Combine", leaf(SALES + "Product", "color", "==", str(blue)))
+        set_rule(db, "salesrule", rule_id, conditions_serialized=stored(conditions, "json" if rule_id % 2 else "php"),
+                 actions_serialized=stored(actions, "json"))
+    chosen = reader(db, promotions={"type": "cart"})
+    chosen.read(["cart-1"])
+    one, _ = count_statements(db, lambda: chosen.read(["cart-1"]))
+    seven, batch = count_statements(db, lambda: chosen.read(CART_IDS))
+    assert one == seven == 3 + CLOCK_QUERIES  # the rules, their relations, the names
+    assert batch.problems == []
+    data = by_key(batch.documents)[("cart-7", 3)].data
+    assert data is not None and data["actions"] == "- Color is Blue"

@@ -35,8 +35,10 @@ PRODUCT: dict[str, Any] = {
     "attributes": {"material": ["Fleece", "Nylon"], "eco_collection": "No", "climate": ["Cool", "Windy"],
                    "pattern": "Solid | plain"},
     "variants": [
-        {"sku": "MJ01-XS-Orange", "options": {"Size": "XS", "Color": "Orange"}, "in_stock": True},
-        {"sku": "MJ01-S-Red", "options": {"Size": "S", "Color": "Red"}, "in_stock": False},
+        {"sku": "MJ01-XS-Orange", "options": {"Size": "XS", "Color": "Orange"}, "in_stock": True,
+         "price": 42.0, "special_price": None},
+        {"sku": "MJ01-S-Red", "options": {"Size": "S", "Color": "Red"}, "in_stock": False,
+         "price": 44.0, "special_price": 39.5},
     ],
     "short_description": "Light, warm and *windproof*.",
     "description": "## Details\n\n- Reflective piping\n- Two zip pockets",
@@ -62,10 +64,10 @@ PRODUCT_MARKDOWN = """\
 
 ## Variants
 
-| SKU | Options | Availability |
-| --- | --- | --- |
-| MJ01-XS-Orange | Size: XS, Color: Orange | In stock |
-| MJ01-S-Red | Size: S, Color: Red | Out of stock |
+| SKU | Options | Price | Availability |
+| --- | --- | --- | --- |
+| MJ01-XS-Orange | Size: XS, Color: Orange | 42.00 USD | In stock |
+| MJ01-S-Red | Size: S, Color: Red | 44.00 USD, special price 39.50 USD | Out of stock |
 
 Light, warm and *windproof*.
 
