@@ -14,6 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ragsync.documents.prices import format_money, format_number
 from ragsync.documents.shapes import (
     CategoryData,
     CmsBlockData,
@@ -23,70 +24,80 @@ from ragsync.documents.shapes import (
     VariantData,
 )
 from ragsync.documents.text import clean_text
+from ragsync.documents.words import ENGLISH, Words, fill, words_for
 
 _TWO = Decimal("0.01")
 _SIX = Decimal("0.000001")
 _ID_PATH_RE = re.compile(r"^[\d/\s]+$")
 
-RULE_TYPE_WORDS = {"cart": "Cart price rule", "catalog": "Catalog price rule"}
-FREE_SHIPPING_WORDS = {"matching_items": "for matching items", "whole_shipment": "for the whole shipment"}
+RULE_TYPE_WORDS = {"cart": "cart_price_rule", "catalog": "catalog_price_rule"}
+"""Rule type -> its key in the word catalogs (:mod:`ragsync.documents.words`)."""
+FREE_SHIPPING_WORDS = {"matching_items": "for_matching_items", "whole_shipment": "for_whole_shipment"}
+"""``free_shipping`` -> its key in the word catalogs."""
 
 
 def product_content(data: ProductData, labels: Mapping[str, str] | None = None, *,
-                    price_text: str | None = None, special_price_text: str | None = None) -> str:
+                    words: Words | None = None) -> str:
     """Render a product: name, SKU, prices, availability, categories, attributes, variants, texts, URL.
 
-    Reads ``name``, ``sku``, ``price``, ``special_price``, ``currency``, ``in_stock``,
-    ``category_paths`` (else ``categories``), ``attributes`` (code -> value; ``labels`` maps a code
-    to its store label), ``variants`` (``sku``, ``options``, ``price``, ``special_price``, ``in_stock``),
-    ``short_description``, ``description`` and ``url``. A special price (the product's or a
-    variant's) is shown only when it is below the price.
-    ``price_text`` and ``special_price_text``, when given, are the two prices already as
-    :func:`money` shows them without a currency (the product reader converts each price once).
+    Reads ``name``, ``sku``, ``price``, ``special_price``, ``display_price``, ``display_special_price``,
+    ``display_currency`` (else ``currency``), ``locale``, ``in_stock``, ``category_paths`` (else
+    ``categories``), ``attributes`` (code -> value; ``labels`` maps a code to its store label),
+    ``variants`` (``sku``, ``options``, ``price``, ``special_price``, ``display_price``,
+    ``display_special_price``, ``in_stock``), ``short_description``, ``description`` and ``url``.
+    A special price (the product's or a variant's) is shown only when it is below the price. Prices
+    are shown in the display currency as the locale writes them (:func:`~ragsync.documents.prices.format_money`;
+    data without ``locale``: ``"42.00 USD"``); the words are the locale's
+    (:func:`~ragsync.documents.words.words_for`), or ``words`` when given (the reader's, with the shop's
+    store labels).
     """
-    currency = data.get("currency")
+    locale = data.get("locale")
+    w = words if words is not None else words_for(locale)
+    currency = data.get("display_currency") or data.get("currency")
     sku = _text(data.get("sku"))
-    facts: list[tuple[str, str]] = [("SKU", sku)]
+    facts: list[tuple[str, str]] = [(w["sku"], sku)]
     price = data.get("price")
     special = data.get("special_price")
     if price is not None:
-        facts.append(("Price", _with_currency(price_text or money(price), currency)))
+        facts.append((w["price"], _money_text(data.get("display_price", price), currency, locale)))
     if special is not None and (price is None or _decimal(special) < _decimal(price)):
-        facts.append(("Special price", _with_currency(special_price_text or money(special), currency)))
-    facts.append(("Availability", _availability(data.get("in_stock"))))
+        facts.append((w["special_price"],
+                      _money_text(data.get("display_special_price", special), currency, locale)))
+    facts.append((w["availability"], _availability(data.get("in_stock"), w)))
     paths = data.get("category_paths") or data.get("categories") or []
-    facts.append(("Categories", "; ".join([t for t in map(_text, paths) if t])))
+    facts.append((w["categories"], "; ".join([t for t in map(_text, paths) if t])))
     attributes = data.get("attributes")
     if attributes:
         facts.extend(_attribute_facts(attributes, labels or {}))
 
-    blocks = [f"# {_text(data.get('name')) or sku or 'Product'}", _fact_list(facts)]
+    blocks = [f"# {_text(data.get('name')) or sku or w['product']}", _fact_list(facts)]
     variants = data.get("variants")
     if variants:
-        blocks.append(_variants_table(variants, currency))
+        blocks.append(_variants_table(variants, currency, locale, w))
     short_description = _body(data.get("short_description"))
     description = _body(data.get("description"))
     blocks.append(short_description)
     if description != short_description:
         blocks.append(description)
-    blocks.append(_url_line(data.get("url")))
+    blocks.append(_url_line(data.get("url"), w))
     return _join(blocks)
 
 
-def category_content(data: CategoryData) -> str:
+def category_content(data: CategoryData, words: Words | None = None) -> str:
     """Render a category: name, path (when it is made of names), description, URL.
 
     Reads ``name``, ``path`` (shown only as names such as "Gear > Bags", never as "1/2/5"),
-    ``description`` and ``url``.
+    ``description``, ``url`` and ``locale`` (the words).
     """
+    w = words if words is not None else words_for(data.get("locale"))
     path = _text(data.get("path"))
     if _ID_PATH_RE.match(path):
         path = ""
     blocks = [
-        f"# {_text(data.get('name')) or 'Category'}",
-        _fact_list([("Path", path)]),
+        f"# {_text(data.get('name')) or w['category']}",
+        _fact_list([(w["path"], path)]),
         _body(data.get("description")),
-        _url_line(data.get("url")),
+        _url_line(data.get("url"), w),
     ]
     return _join(blocks)
 
@@ -98,21 +109,23 @@ def cms_page_content(data: CmsPageData, body: str | None = None) -> str:
     from ``data["content"]``, so a reader may store the body in ``content`` and replace it with
     the result. A body that already starts with the same heading does not get it twice.
     """
+    w = words_for(data.get("locale"))
     title = _text(data.get("title"))
     content_heading = _text(data.get("content_heading"))
-    heading = title or content_heading or _text(data.get("identifier")) or "Page"
+    heading = title or content_heading or _text(data.get("identifier")) or w["page"]
     text = _body(body if body is not None else data.get("content"))
     blocks = [f"# {heading}"]
     if content_heading and content_heading != heading:
         blocks.append(f"## {content_heading}")
     blocks.append(_without_leading_heading(text, [heading, content_heading]))
-    blocks.append(_url_line(data.get("url")))
+    blocks.append(_url_line(data.get("url"), w))
     return _join(blocks)
 
 
 def cms_block_content(data: CmsBlockData, body: str | None = None) -> str:
     """Render a CMS block: its title as "# " and its body (from ``body``, else ``data["content"]``)."""
-    heading = _text(data.get("title")) or _text(data.get("identifier")) or "Block"
+    w = words_for(data.get("locale"))
+    heading = _text(data.get("title")) or _text(data.get("identifier")) or w["block"]
     text = _body(body if body is not None else data.get("content"))
     return _join([f"# {heading}", _without_leading_heading(text, [heading])])
 
@@ -124,8 +137,10 @@ def promotion_content(data: PromotionData) -> str:
     Reads ``name``, ``label``, ``rule_type``, ``discount`` (``sentence``, else ``simple_action``,
     ``amount``, ``discount_step``, ``discount_qty``), ``currency``, ``free_shipping``,
     ``from_date``, ``to_date``, ``coupon_required``, ``coupon_code``, ``customer_groups``,
-    ``websites``, ``description``, ``conditions`` and ``actions``.
+    ``websites``, ``description``, ``conditions``, ``actions`` and ``locale`` (the words).
     """
+    locale = data.get("locale")
+    w = words_for(locale)
     name = _text(data.get("name"))
     label = _text(data.get("label"))
     discount = data.get("discount")
@@ -134,28 +149,30 @@ def promotion_content(data: PromotionData) -> str:
     if discount and not sentence and discount.get("simple_action"):
         sentence = discount_sentence(
             discount["simple_action"], discount.get("amount") or 0, data.get("currency"),
-            discount.get("discount_step"), discount.get("discount_qty"), free_shipping or None)
-    shipping_words = FREE_SHIPPING_WORDS.get(free_shipping, "")
-    if shipping_words and sentence.startswith("Free shipping"):
+            discount.get("discount_step"), discount.get("discount_qty"), free_shipping or None, locale=locale)
+    shipping_key = FREE_SHIPPING_WORDS.get(free_shipping)
+    shipping_words = w[shipping_key] if shipping_key else ""
+    if shipping_key and sentence == w[f"free_shipping_{free_shipping}"]:
         shipping_words = ""  # the discount is the free shipping: said once
     coupon_required = data.get("coupon_required")
+    rule_type = RULE_TYPE_WORDS.get(_text(data.get("rule_type")))
     facts = [
-        ("Label", label if label != name else ""),
-        ("Type", RULE_TYPE_WORDS.get(_text(data.get("rule_type")), "")),
-        ("Discount", sentence),
-        ("Free shipping", shipping_words),
-        ("", _validity(data.get("from_date"), data.get("to_date"))),
-        ("Coupon required", "" if coupon_required is None else ("yes" if coupon_required else "no")),
-        ("Coupon code", _text(data.get("coupon_code"))),
-        ("Customer groups", ", ".join(_text(g) for g in data.get("customer_groups") or [] if _text(g))),
-        ("Websites", ", ".join(_text(w) for w in data.get("websites") or [] if _text(w))),
+        (w["label"], label if label != name else ""),
+        (w["type"], w[rule_type] if rule_type else ""),
+        (w["discount"], sentence),
+        (w["free_shipping"], shipping_words),
+        ("", _validity(data.get("from_date"), data.get("to_date"), w)),
+        (w["coupon_required"], "" if coupon_required is None else w["lower_yes" if coupon_required else "lower_no"]),
+        (w["coupon_code"], _text(data.get("coupon_code"))),
+        (w["customer_groups"], ", ".join(_text(g) for g in data.get("customer_groups") or [] if _text(g))),
+        (w["websites"], ", ".join(_text(t) for t in data.get("websites") or [] if _text(t))),
     ]
-    blocks = [f"# {name or label or 'Promotion'}", _fact_list(facts), _body(data.get("description"))]
+    blocks = [f"# {name or label or w['promotion']}", _fact_list(facts), _body(data.get("description"))]
     catalog = _text(data.get("rule_type")) == "catalog"
-    for heading, words in (("Applies to products" if catalog else "Conditions", data.get("conditions")),
-                           ("Applies to items", data.get("actions"))):
-        if words and str(words).strip():
-            blocks += [f"## {heading}", str(words).strip()]
+    for heading, text in ((w["applies_to_products"] if catalog else w["conditions"], data.get("conditions")),
+                          (w["applies_to_items"], data.get("actions"))):
+        if text and str(text).strip():
+            blocks += [f"## {heading}", str(text).strip()]
     return _join(blocks)
 
 
@@ -166,36 +183,51 @@ def discount_sentence(
     discount_step: int | None = None,
     discount_qty: float | None = None,
     free_shipping: str | None = None,
+    *,
+    locale: str | None = None,
 ) -> str:
     """Describe a rule's discount in words: "20% off", "5.00 USD off each item", "Buy 2, get 1 free".
 
     A rule that takes nothing off (amount 0 for ``by_percent``, ``by_fixed``, ``cart_fixed`` and
     ``buy_x_get_y``) says what it does instead: "Free shipping for the whole shipment" (or "for
-    matching items") when ``free_shipping`` is set, else "no discount".
+    matching items") when ``free_shipping`` is set, else "no discount". With a ``locale``, the words
+    are the locale's and amounts are written as it writes them ("€5.00 off each item",
+    "giảm 20%"); without one, in English with :func:`money` ("5.00 USD").
     """
+    w = words_for(locale)
+
+    def amount_text(value: Any) -> str:
+        if locale is None:
+            return money(value, currency)
+        return format_money(value, currency, locale) if currency else format_number(value, locale)
+
+    def count_text(value: Any) -> str:
+        return number(value) if locale is None else format_number(value, locale)
+
     action = (simple_action or "").strip().lower()
     if action in ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y") and _decimal(amount) == 0:
-        words = FREE_SHIPPING_WORDS.get((free_shipping or "").strip())
-        return f"Free shipping {words}" if words else "no discount"
+        key = (free_shipping or "").strip()
+        return w[f"free_shipping_{key}"] if key in FREE_SHIPPING_WORDS else w["no_discount"]
     limit = ""
     if discount_qty and _decimal(discount_qty) > 0:
         count = number(discount_qty)
-        limit = f" (up to {count} item{'' if count == '1' else 's'})"
+        limit = w["up_to_one_item"] if count == "1" else fill(w["up_to_items"], count=count_text(discount_qty))
     if action == "by_percent":
-        return f"{number(amount)}% off{limit}"
+        return fill(w["percent_off"], amount=count_text(amount)) + limit
     if action == "by_fixed":
-        return f"{money(amount, currency)} off each item{limit}"
+        return fill(w["fixed_off_each_item"], amount=amount_text(amount)) + limit
     if action == "cart_fixed":
-        return f"{money(amount, currency)} off the cart"
+        return fill(w["fixed_off_cart"], amount=amount_text(amount))
     if action == "buy_x_get_y":
         step = int(_decimal(discount_step or 0))
-        free = f"get {number(amount)} free"
-        return (f"Buy {step}, {free}" if step > 0 else free[0].upper() + free[1:]) + limit
+        free = count_text(amount)
+        return (fill(w["buy_x_get_y"], step=str(step), free=free) if step > 0
+                else fill(w["get_y_free"], free=free)) + limit
     if action == "to_percent":
-        return f"price set to {number(amount)}% of the original"
+        return fill(w["price_set_to_percent"], amount=count_text(amount))
     if action == "to_fixed":
-        return f"price set to {money(amount, currency)}"
-    return f"discount of {number(amount)} ({action or 'unknown action'})"
+        return fill(w["price_set_to"], amount=amount_text(amount))
+    return fill(w["discount_of"], amount=count_text(amount), action=action or w["unknown_action"])
 
 
 def money(amount: Any, currency: str | None = None) -> str:
@@ -263,11 +295,18 @@ def _humanize(code: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _availability(in_stock: Any) -> str:
-    """Return "In stock" / "Out of stock", or "" when unknown."""
+def _availability(in_stock: Any, words: Words = ENGLISH) -> str:
+    """Return "In stock" / "Out of stock" (in the words given), or "" when unknown."""
     if in_stock is None:
         return ""
-    return "In stock" if in_stock else "Out of stock"
+    return words["in_stock"] if in_stock else words["out_of_stock"]
+
+
+def _money_text(amount: Any, currency: str | None, locale: str | None) -> str:
+    """Return an amount as the locale writes it, or as :func:`money` with the code when there is no locale."""
+    if locale is None:
+        return _with_currency(money(amount), currency)
+    return format_money(amount, currency, locale)
 
 
 def _fact_list(facts: Sequence[tuple[str, str]]) -> str:
@@ -275,11 +314,12 @@ def _fact_list(facts: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"- {label}: {value}" if label else f"- {value}" for label, value in facts if value)
 
 
-def _variants_table(variants: Sequence[VariantData], currency: str | None = None) -> str:
+def _variants_table(variants: Sequence[VariantData], currency: str | None = None, locale: str | None = None,
+                    words: Words = ENGLISH) -> str:
     """Return the variants as a pipe table (SKU | Options | Price | Availability), or "" when there are none.
 
-    The price cell is formatted like the product's price ("52.00 EUR"); a special price below it is
-    added as "52.00 EUR, special price 40.00 EUR".
+    The price cell is formatted like the product's price ("€52.00"); a special price below it is
+    added as "€52.00, special price €40.00". Headers and words are the locale's.
     """
     rows = []
     for variant in variants:
@@ -290,22 +330,26 @@ def _variants_table(variants: Sequence[VariantData], currency: str | None = None
             shown = ", ".join(_text(v) for v in options if _text(v))
         else:
             shown = _text(options)
+        price, special = variant.get("price"), variant.get("special_price")
         cells = (_text(variant.get("sku")), shown,
-                 _variant_price(variant.get("price"), variant.get("special_price"), currency),
-                 _availability(variant.get("in_stock")))
+                 _variant_price(price, special, variant.get("display_price", price),
+                                variant.get("display_special_price", special), currency, locale, words),
+                 _availability(variant.get("in_stock"), words))
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if not rows:
         return ""
-    return "\n".join(["## Variants", "", "| SKU | Options | Price | Availability |",
+    header = " | ".join(words[k] for k in ("sku", "options", "price", "availability"))
+    return "\n".join([f"## {words['variants']}", "", f"| {header} |",
                       "| --- | --- | --- | --- |", *rows])
 
 
-def _variant_price(price: Any, special: Any, currency: str | None) -> str:
-    """Return a variant's price cell: "52.00 EUR", "52.00 EUR, special price 40.00 EUR", or ""."""
-    text = "" if price is None else money(price, currency)
+def _variant_price(price: Any, special: Any, shown_price: Any, shown_special: Any, currency: str | None,
+                   locale: str | None, words: Words = ENGLISH) -> str:
+    """Return a variant's price cell: "€52.00", "€52.00, special price €40.00", or ""."""
+    text = "" if price is None else _money_text(shown_price, currency, locale)
     if special is not None and (price is None or _decimal(special) < _decimal(price)):
-        special_text = money(special, currency)
-        return f"{text}, special price {special_text}" if text else f"special price {special_text}"
+        special_text = fill(words["special_price_cell"], price=_money_text(shown_special, currency, locale))
+        return f"{text}, {special_text}" if text else special_text
     return text
 
 
@@ -314,16 +358,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|") if text else " "
 
 
-def _validity(from_date: Any, to_date: Any) -> str:
-    """Return "Valid from A to B", "Valid from A", "Valid until B", or ""."""
+def _validity(from_date: Any, to_date: Any, words: Words = ENGLISH) -> str:
+    """Return "Valid from A to B", "Valid from A", "Valid until B" (in the words given), or ""."""
     start = from_date.isoformat() if isinstance(from_date, date) else _text(from_date)
     end = to_date.isoformat() if isinstance(to_date, date) else _text(to_date)
     if start and end:
-        return f"Valid from {start} to {end}"
+        return fill(words["valid_from_to"], start=start, end=end)
     if start:
-        return f"Valid from {start}"
+        return fill(words["valid_from"], start=start)
     if end:
-        return f"Valid until {end}"
+        return fill(words["valid_until"], end=end)
     return ""
 
 
@@ -343,10 +387,10 @@ def _without_leading_heading(body: str, headings: Sequence[str]) -> str:
     return body
 
 
-def _url_line(url: Any) -> str:
-    """Return "URL: <url>" or ""."""
+def _url_line(url: Any, words: Words = ENGLISH) -> str:
+    """Return "URL: <url>" (the word in the words given) or ""."""
     text = _text(url)
-    return f"URL: {text}" if text else ""
+    return f"{words['url']}: {text}" if text else ""
 
 
 def _join(blocks: Sequence[str]) -> str:

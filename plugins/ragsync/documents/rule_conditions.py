@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ragsync.documents.prices import format_money
 from ragsync.documents.render import money, number
 
 MAX_DEPTH = 32
@@ -112,6 +113,9 @@ class Names:
     options: Mapping[tuple[str, int], str] = field(default_factory=dict)
     """(attribute code, option id) -> the store view's option label."""
     currency: str | None = None
+    locale: str | None = None
+    """The store view's locale: amounts are written as it writes them ("€100.00", "100,00 €");
+    None: "100.00 EUR". The words of the conditions stay English."""
 
 
 # --- PHP unserialize ----------------------------------------------------------------------------
@@ -428,7 +432,9 @@ def _format(value: Any, style: str, names: Names) -> str:
             return _text(value)
         return names.categories.get(category) or f"category id {category}"
     if style in ("money", "number") and _is_number(value):
-        return money(value, names.currency) if style == "money" else number(value)
+        if style == "money":
+            return format_money(value, names.currency, names.locale) if names.locale else money(value, names.currency)
+        return number(value)
     return _text(value)
 
 

@@ -35,6 +35,10 @@ class VariantData(TypedDict):
     """The child's own ``price``."""
     special_price: float | None
     """The child's special price, only while today (the store view's local date) is inside its window."""
+    display_price: float | None
+    """``price`` in the store view's display currency (``ProductData.display_currency``)."""
+    display_special_price: float | None
+    """``special_price`` in the store view's display currency."""
     in_stock: bool
 
 
@@ -54,6 +58,14 @@ class ProductData(StoreViewData):
     """Only while today (the store view's local date) is inside the special-price window; always None
     for a configurable product (its children's special prices are in ``variants`` and in ``price``)."""
     currency: str
+    """The base currency: the unit of ``price`` and ``special_price``."""
+    display_currency: str
+    """The currency the store view shows prices in (``Store::getCurrentCurrency()``); ``currency`` when
+    it has no other or no rate to it."""
+    display_price: float | None
+    """``price`` converted with ``directory_currency_rate``, rounded to the display currency's decimals."""
+    display_special_price: float | None
+    """``special_price`` converted the same way."""
     in_stock: bool
     categories: list[str]
     category_paths: list[str]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -34,6 +35,7 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "general/locale/timezone": "America/Los_Angeles",
     "currency/options/base": "USD",
     "currency/options/default": "USD",
+    "currency/options/allow": "USD",
     "catalog/seo/product_url_suffix": ".html",
     "catalog/seo/category_url_suffix": ".html",
     "web/default/cms_home_page": "home",
@@ -54,6 +56,13 @@ class StoreView:
     locale: str
     timezone: str
     currency: str
+    """The base currency (``currency/options/base``): the unit of every price Magento stores."""
+    display_currency: str
+    """The currency the storefront shows prices in (``Store::getCurrentCurrency()``): the default display
+    currency when it is allowed, else the first allowed one, and the base currency when
+    ``directory_currency_rate`` has no rate from the base currency to it."""
+    display_rate: Decimal
+    """The rate from ``currency`` to ``display_currency`` (1 when they are the same)."""
     base_url: str
     """Absolute link URL for pages of this store view, ending in ``/`` (store code and
     ``index.php/`` included when the config asks for them)."""
@@ -206,6 +215,41 @@ class MagentoContext:
         """Return a yes/no config value as a bool."""
         return str(self.config(path, store_id) or "0").strip() in ("1", "true")
 
+    # --- currencies ---------------------------------------------------------------------
+    @cached_property
+    def currency_rates(self) -> dict[tuple[str, str], Decimal]:
+        """Return (currency_from, currency_to) -> rate of ``directory_currency_rate`` (positive rates only).
+
+        Read once per context; a database without the table (it is Magento's own, so only a
+        stripped-down copy lacks it) has no rates.
+        """
+        present = self.db.scalar(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (self.db.prefix + "directory_currency_rate",))
+        if not present:
+            return {}
+        rows = self.db.query(f"SELECT currency_from, currency_to, rate FROM {self.t('directory_currency_rate')}")
+        return {(str(f).strip(), str(t).strip()): Decimal(str(r)) for f, t, r in rows
+                if r is not None and Decimal(str(r)) > 0}
+
+    def display_currency(self, store_id: int, base: str) -> tuple[str, Decimal]:
+        """Return the currency a store view shows prices in and the rate from ``base`` to it.
+
+        As Magento's ``Store::getCurrentCurrencyCode()`` without a shopper's choice: the default
+        display currency (``currency/options/default``) when it is among the allowed ones
+        (``currency/options/allow``, the base currency left out unless allowed), else the first
+        allowed one; then ``Store::getCurrentCurrency()``: without a rate from the base currency to
+        it, the base currency.
+        """
+        allowed = [c.strip() for c in (self.config("currency/options/allow", store_id) or "").split(",") if c.strip()]
+        code = (self.config("currency/options/default", store_id) or base).strip()
+        if code not in allowed and allowed:
+            code = allowed[0]
+        if code == base:
+            return base, Decimal(1)
+        rate = self.currency_rates.get((base, code))
+        return (code, rate) if rate is not None else (base, Decimal(1))
+
     # --- stores -------------------------------------------------------------------------
     def _store_view(self, row: dict[str, Any]) -> StoreView:
         sid = int(row["store_id"])
@@ -224,6 +268,8 @@ class MagentoContext:
             link += f"{row['code']}/"
         media = self.config(f"web/{scheme}/base_media_url", sid)
         media_url = _slash(expand_placeholders(media, unsecure, secure)) if media else plain + "media/"
+        base_currency = (self.config("currency/options/base", sid) or "USD").strip()
+        display_currency, display_rate = self.display_currency(sid, base_currency)
         return StoreView(
             store_id=sid,
             code=str(row["code"]),
@@ -234,7 +280,9 @@ class MagentoContext:
             root_category_id=int(row["root_category_id"]),
             locale=self.config("general/locale/code", sid) or "en_US",
             timezone=self.config("general/locale/timezone", sid) or "UTC",
-            currency=self.config("currency/options/base", sid) or "USD",
+            currency=base_currency,
+            display_currency=display_currency,
+            display_rate=display_rate,
             base_url=link,
             media_url=media_url,
             static_base_url=plain,

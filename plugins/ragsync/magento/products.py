@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ragsync.documents.directives import render_directives_with_problems
 from ragsync.documents.markdown import html_to_markdown
 from ragsync.documents.model import Document, Problem, ReadBatch, iso_utc
-from ragsync.documents.render import money, product_content
+from ragsync.documents.prices import convert
+from ragsync.documents.render import product_content
 from ragsync.documents.shapes import ProductData, VariantData, as_document_data
 from ragsync.documents.text import (
     MAX_DOCUMENT_BYTES,
@@ -44,8 +45,9 @@ from ragsync.documents.text import (
     decode_text,
     format_price,
 )
+from ragsync.documents.words import Words, words_for
 from ragsync.magento.base import DirectiveReader
-from ragsync.magento.context import Attribute, StoreView
+from ragsync.magento.context import PRODUCT_ENTITY_TYPE, Attribute, StoreView
 from ragsync.magento.eav import IdSelection, as_int
 from ragsync.magento.product_rows import (
     CHILD_CODES,
@@ -74,6 +76,9 @@ BOOLEAN_SOURCES = frozenset({
     "Magento\\Catalog\\Model\\Product\\Attribute\\Source\\Boolean",
 })
 NO_IMAGE = "no_selection"
+WORD_ATTRIBUTES = {"sku": "sku", "price": "price", "special_price": "special_price",
+                   "quantity_and_stock_status": "availability"}
+"""Attributes whose store label (``eav_attribute_label``) names a fact of the content -> the fact's word key."""
 
 
 def _local_date(moment: datetime, timezone: str) -> date:
@@ -99,12 +104,10 @@ def _as_date(value: Any) -> date | None:
 
 
 class _Price(NamedTuple):
-    """A database price as the document holds it: the JSON number in ``data`` and its text in ``content``."""
+    """A database price as the document holds it (the content's text is cached by ``format_money``)."""
 
     amount: float
     """Rounded to at most 6 decimals (:func:`~ragsync.documents.text.format_price`)."""
-    text: str
-    """As :func:`~ragsync.documents.render.money` shows ``amount``, without the currency: "19.90"."""
 
 
 def _price(value: Any) -> _Price | None:
@@ -117,7 +120,21 @@ def _price(value: Any) -> _Price | None:
 @lru_cache(maxsize=4096, typed=True)  # catalogs repeat a few hundred prices; Decimal arithmetic is slow
 def _converted_price(value: Any) -> _Price | None:
     amount = format_price(value)
-    return None if amount is None else _Price(amount, money(amount))
+    return None if amount is None else _Price(amount)
+
+
+@lru_cache(maxsize=8192)
+def _displayed(amount: float, rate: Decimal, currency: str) -> float:
+    return convert(amount, rate, currency)
+
+
+def _display_amount(price: _Price | None, store: StoreView) -> float | None:
+    """Return a price in the store view's display currency (the base amount when that is the base currency)."""
+    if price is None:
+        return None
+    if store.display_currency == store.currency:
+        return price.amount
+    return _displayed(price.amount, store.display_rate, store.display_currency)
 
 
 def _special_price(values: Mapping[str, Any], today: date) -> _Price | None:
@@ -193,7 +210,25 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
     def attribute_store_labels(self) -> dict[tuple[int, int], str]:
         """Return (attribute_id, store_id) -> storefront label (eav_attribute_label) of the attributes read."""
         ids = [a.attribute_id for a in (*self.rows.extra_attributes, *self.rows.configurable_candidates)]
+        ids += [a.attribute_id for code in WORD_ATTRIBUTES
+                if (a := self.ctx.attribute(PRODUCT_ENTITY_TYPE, code)) is not None]
         return self.ctx.attribute_labels(ids, self.store_ids)
+
+    @cached_property
+    def store_words(self) -> dict[int, Words]:
+        """Return, per store view, the words of its content: the shop's store labels of ``sku``, ``price``,
+        ``special_price`` and ``quantity_and_stock_status`` where it has them (``eav_attribute_label``),
+        else the locale's catalog (:func:`~ragsync.documents.words.words_for`)."""
+        result: dict[int, Words] = {}
+        for store in self.stores:
+            overrides = {}
+            for code, key in WORD_ATTRIBUTES.items():
+                attribute = self.ctx.attribute(PRODUCT_ENTITY_TYPE, code)
+                label = attribute and self.attribute_store_labels.get((attribute.attribute_id, store.store_id))
+                if label and label.strip():
+                    overrides[key] = single_line(label) or ""
+            result[store.store_id] = words_for(store.locale, overrides)
+        return result
 
     def attribute_label(self, attribute: Attribute, store_id: int) -> str:
         """Return an attribute's label in a store view: its store label, else the admin label, else the code."""
@@ -209,7 +244,7 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
         """Read what every chunk shares (attributes, labels, category tree, CMS blocks) on the calling thread."""
         with self._lock:
             _ = (self.rows.value_attributes, self.option_labels, self.option_order, self.attribute_store_labels,
-                 self.categories, self.rows.child_attributes, self.rows.gallery_attribute_id)
+                 self.store_words, self.categories, self.rows.child_attributes, self.rows.gallery_attribute_id)
             self.blocks.load()
 
     # --- ids and rows ---------------------------------------------------------------------------
@@ -318,6 +353,9 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
             "price": None if price is None else price.amount,
             "special_price": None if special is None else special.amount,
             "currency": store.currency,
+            "display_currency": store.display_currency,
+            "display_price": _display_amount(price, store),
+            "display_special_price": _display_amount(special, store),
             "in_stock": in_stock,
             "categories": categories,
             "category_paths": category_paths,
@@ -331,8 +369,7 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
         }
         if variants is not None:
             data["variants"] = variants
-        data["content"] = product_content(data, labels, price_text=price and price.text,
-                                          special_price_text=special and special.text)
+        data["content"] = product_content(data, labels, words=self.store_words[sid])
         return data
 
     def _categories(self, category_ids: Sequence[int], store_id: int,
@@ -432,6 +469,8 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
                 "sku": child.sku, "options": options,
                 "price": None if price is None else price.amount,
                 "special_price": None if special is None else special.amount,
+                "display_price": _display_amount(price, store),
+                "display_special_price": _display_amount(special, store),
                 "in_stock": child.in_stock,
             })
         return variants, lowest
@@ -491,7 +530,10 @@ class ProductReader(DirectiveReader[int, "ProductChunk"]):
             return None if option_id is None else self.option_labels.get((option_id, sid))
         if kind == "boolean":
             flag = as_int(value)
-            return None if flag is None else ("Yes" if flag else "No")
+            if flag is None:
+                return None
+            words = self.store_words[sid]
+            return words["yes"] if flag else words["no"]
         if isinstance(value, Decimal | float):
             return _number_text(value)
         if isinstance(value, datetime):

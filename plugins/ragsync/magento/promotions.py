@@ -386,6 +386,7 @@ class PromotionReader(ChunkedReader[str, Any]):
                          for (what, key, _) in texts if what.startswith("option:")
                          if (n := pick(what, key))},
                 currency=store.currency,
+                locale=store.locale,
             )
 
     # --- building -------------------------------------------------------------------------------
@@ -450,12 +451,13 @@ class PromotionReader(ChunkedReader[str, Any]):
             "amount": amount,
             "sentence": discount_sentence(action, amount, store.currency, rule.discount_step if cart else 0,
                                           discount_qty or None,
-                                          FREE_SHIPPING.get(rule.free_shipping) if cart else None),
+                                          FREE_SHIPPING.get(rule.free_shipping) if cart else None,
+                                          locale=store.locale),
         }
         if cart:
             discount["discount_qty"] = discount_qty or None
             discount["discount_step"] = rule.discount_step
-        names = chunk_names.get(store.store_id) or Names(currency=store.currency)
+        names = chunk_names.get(store.store_id) or Names(currency=store.currency, locale=store.locale)
         coupon_code = None
         if (cart and self.include_coupon_codes and rule.coupon_type == COUPON_SPECIFIC
                 and not rule.use_auto_generation):

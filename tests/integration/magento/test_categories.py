@@ -52,7 +52,7 @@ GEAR_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/equipement.html",
-    "content": "# Équipement\n\n- Path: Équipement\n\n## Équipement\n\nSacs, équipement de fitness et montres.\n\n"
+    "content": "# Équipement\n\n- Chemin: Équipement\n\n## Équipement\n\nSacs, équipement de fitness et montres.\n\n"
                "URL: https://magento.test/fr/equipement.html",
 }
 BAGS_DEFAULT = {
@@ -81,7 +81,7 @@ BAGS_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/equipement/sacs.html",
-    "content": "# Sacs\n\n- Path: Équipement > Sacs\n\nURL: https://magento.test/fr/equipement/sacs.html",
+    "content": "# Sacs\n\n- Chemin: Équipement > Sacs\n\nURL: https://magento.test/fr/equipement/sacs.html",
 }
 BACKPACKS_DEFAULT = {
     "store_code": "default",
@@ -109,7 +109,7 @@ BACKPACKS_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/equipement/sacs/sacs-a-dos.html",
-    "content": "# Sacs à dos\n\n- Path: Équipement > Sacs > Sacs à dos\n\n"
+    "content": "# Sacs à dos\n\n- Chemin: Équipement > Sacs > Sacs à dos\n\n"
                "URL: https://magento.test/fr/equipement/sacs/sacs-a-dos.html",
 }
 OUTLET_JACKETS = {
@@ -183,7 +183,7 @@ SEASON_2023_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/archives/saison-2023.html",
-    "content": "# Saison 2023\n\n- Path: Saison 2023\n\nURL: https://magento.test/fr/archives/saison-2023.html",
+    "content": "# Saison 2023\n\n- Chemin: Saison 2023\n\nURL: https://magento.test/fr/archives/saison-2023.html",
 }
 JACKETS_2023_FR = {
     "store_code": "fr",
@@ -197,7 +197,7 @@ JACKETS_2023_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/archives/saison-2023/vestes-2023.html",
-    "content": "# Vestes 2023\n\n- Path: Saison 2023 > Vestes 2023\n\n"
+    "content": "# Vestes 2023\n\n- Chemin: Saison 2023 > Vestes 2023\n\n"
                "URL: https://magento.test/fr/archives/saison-2023/vestes-2023.html",
 }
 SALE_DEFAULT = {
@@ -227,7 +227,7 @@ DEFAULT_CATEGORY_FR = {
     "include_in_menu": True,
     # no rewrite and no url_key: Magento's getCategoryIdUrl() with the name made a URL key
     "url": "https://magento.test/fr/catalog/category/view/s/default-category/id/2/",
-    "content": "# Default Category\n\n- Path: Default Category\n\n"
+    "content": "# Default Category\n\n- Chemin: Default Category\n\n"
                "URL: https://magento.test/fr/catalog/category/view/s/default-category/id/2/",
 }
 
@@ -520,7 +520,7 @@ ORGANIC_FR = {
     "is_active": True,
     "include_in_menu": True,
     "url": "https://magento.test/fr/collections/ecoresponsable/coton-biologique.html",
-    "content": "# Coton biologique\n\n- Path: Écoresponsable > Coton biologique\n\n"
+    "content": "# Coton biologique\n\n- Chemin: Écoresponsable > Coton biologique\n\n"
                "URL: https://magento.test/fr/collections/ecoresponsable/coton-biologique.html",
 }
 
@@ -593,6 +593,6 @@ def test_url_without_a_rewrite_is_magentos_category_id_url(make_shop: Any, shop_
         **BACKPACKS_FR,
         "path": "Équipement > Sacs & Bagages à main > Sacs à dos",
         "url": "https://magento.test/fr/catalog/category/view/s/sacs-a-dos/id/22/",
-        "content": "# Sacs à dos\n\n- Path: Équipement > Sacs & Bagages à main > Sacs à dos\n\n"
+        "content": "# Sacs à dos\n\n- Chemin: Équipement > Sacs & Bagages à main > Sacs à dos\n\n"
                    "URL: https://magento.test/fr/catalog/category/view/s/sacs-a-dos/id/22/",
     }

@@ -69,6 +69,9 @@ AERO_DEFAULT: dict[str, Any] = {
     "price": 29.0,
     "special_price": None,
     "currency": "EUR",
+    "display_currency": "EUR",
+    "display_price": 29.0,
+    "display_special_price": None,
     "in_stock": True,
     "categories": ["Organic Cotton", "Tees"],
     "category_paths": ["Collections > Eco Friendly > Organic Cotton", "Men > Tops > Tees"],
@@ -83,7 +86,7 @@ AERO_DEFAULT: dict[str, Any] = {
     "content": (
         "# Aero Daily Fitness Tee\n\n"
         "- SKU: RS-TEE-AERO\n"
-        "- Price: 29.00 EUR\n"
+        "- Price: €29.00\n"
         "- Availability: In stock\n"
         "- Categories: Collections > Eco Friendly > Organic Cotton; Men > Tops > Tees\n"
         "- Color: Blue\n"
@@ -108,6 +111,9 @@ AERO_FR: dict[str, Any] = {
     "price": 29.0,
     "special_price": None,
     "currency": "EUR",
+    "display_currency": "EUR",
+    "display_price": 29.0,
+    "display_special_price": None,
     "in_stock": True,
     "categories": ["Coton biologique", "T-shirts"],
     "category_paths": ["Collections > Écoresponsable > Coton biologique", "Hommes > Hauts > T-shirts"],
@@ -121,10 +127,10 @@ AERO_FR: dict[str, Any] = {
     "meta_keywords": "tee, fitness, running, aero",
     "content": (
         "# T-shirt de fitness Aero Daily\n\n"
-        "- SKU: RS-TEE-AERO\n"
-        "- Price: 29.00 EUR\n"
-        "- Availability: In stock\n"
-        "- Categories: Collections > Écoresponsable > Coton biologique; Hommes > Hauts > T-shirts\n"
+        "- Référence: RS-TEE-AERO\n"
+        "- Prix: 29,00 €\n"
+        "- Disponibilité: En stock\n"
+        "- Catégories: Collections > Écoresponsable > Coton biologique; Hommes > Hauts > T-shirts\n"
         "- Couleur: Bleu\n"
         "- Matière: Coton, Polyester\n"
         "- Taille: Moyen\n\n"
@@ -176,6 +182,9 @@ HOODIE_DEFAULT: dict[str, Any] = {
     "price": 52.0,
     "special_price": None,
     "currency": "EUR",
+    "display_currency": "EUR",
+    "display_price": 52.0,
+    "display_special_price": None,
     "in_stock": True,
     "categories": ["Hoodies & Sweatshirts"],
     "category_paths": ["Men > Tops > Hoodies & Sweatshirts"],
@@ -188,34 +197,34 @@ HOODIE_DEFAULT: dict[str, Any] = {
     "meta_keywords": None,
     "variants": [
         {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Color": "Black", "Size": "S"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Color": "Black", "Size": "M"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Color": "Black", "Size": "L"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Color": "Gray", "Size": "S"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Color": "Gray", "Size": "M"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Color": "Gray", "Size": "L"}, "price": 52.0,
-         "special_price": None, "in_stock": False},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": False},
     ],
     "content": (
         "# Chaz Kangeroo Hoodie\n\n"
         "- SKU: RS-HOODIE-CHAZ\n"
-        "- Price: 52.00 EUR\n"
+        "- Price: €52.00\n"
         "- Availability: In stock\n"
         "- Categories: Men > Tops > Hoodies & Sweatshirts\n"
         "- Material: Cotton, Elastane\n\n"
         "## Variants\n\n"
         "| SKU | Options | Price | Availability |\n"
         "| --- | --- | --- | --- |\n"
-        "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 52.00 EUR | Out of stock |\n\n"
+        "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | €52.00 | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | €52.00 | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | €52.00 | In stock |\n"
+        "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | €52.00 | In stock |\n"
+        "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | €52.00 | In stock |\n"
+        "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | €52.00 | Out of stock |\n\n"
         "A warm, brushed hoodie with a kangaroo pocket.\n\n"
         + hoodie_description("https://magento.test/")
         + "\n\nURL: https://magento.test/chaz-kangeroo-hoodie.html"
@@ -235,6 +244,9 @@ HOODIE_FR: dict[str, Any] = {
     "price": 52.0,
     "special_price": None,
     "currency": "EUR",
+    "display_currency": "EUR",
+    "display_price": 52.0,
+    "display_special_price": None,
     "in_stock": True,
     "categories": ["Sweats à capuche"],
     "category_paths": ["Hommes > Hauts > Sweats à capuche"],
@@ -247,34 +259,34 @@ HOODIE_FR: dict[str, Any] = {
     "meta_keywords": None,
     "variants": [
         {"sku": "RS-HOODIE-CHAZ-S-Black", "options": {"Couleur": "Noir", "Taille": "Petit"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-M-Black", "options": {"Couleur": "Noir", "Taille": "Moyen"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-L-Black", "options": {"Couleur": "Noir", "Taille": "Grand"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-S-Gray", "options": {"Couleur": "Gris", "Taille": "Petit"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-M-Gray", "options": {"Couleur": "Gris", "Taille": "Moyen"}, "price": 52.0,
-         "special_price": None, "in_stock": True},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": True},
         {"sku": "RS-HOODIE-CHAZ-L-Gray", "options": {"Couleur": "Gris", "Taille": "Grand"}, "price": 52.0,
-         "special_price": None, "in_stock": False},
+         "special_price": None, "display_price": 52.0, "display_special_price": None, "in_stock": False},
     ],
     "content": (
         "# Sweat à capuche Chaz Kangeroo\n\n"
-        "- SKU: RS-HOODIE-CHAZ\n"
-        "- Price: 52.00 EUR\n"
-        "- Availability: In stock\n"
-        "- Categories: Hommes > Hauts > Sweats à capuche\n"
+        "- Référence: RS-HOODIE-CHAZ\n"
+        "- Prix: 52,00 €\n"
+        "- Disponibilité: En stock\n"
+        "- Catégories: Hommes > Hauts > Sweats à capuche\n"
         "- Matière: Coton, Élasthanne\n\n"
-        "## Variants\n\n"
-        "| SKU | Options | Price | Availability |\n"
+        "## Variantes\n\n"
+        "| Référence | Options | Prix | Disponibilité |\n"
         "| --- | --- | --- | --- |\n"
-        "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
-        "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52.00 EUR | Out of stock |\n\n"
+        "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52,00 € | En stock |\n"
+        "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52,00 € | En stock |\n"
+        "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52,00 € | En stock |\n"
+        "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52,00 € | En stock |\n"
+        "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52,00 € | En stock |\n"
+        "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52,00 € | En rupture de stock |\n\n"
         "A warm, brushed hoodie with a kangaroo pocket.\n\n"
         + hoodie_description("https://magento.test/fr/")
         + "\n\nURL: https://magento.test/fr/sweat-capuche-chaz-kangeroo.html"
@@ -407,7 +419,7 @@ def test_special_price_only_inside_its_window(demo_shop: Database, shop_manifest
     assert _special(demo_shop, m.special_current, datetime(2026, 1, 9, 22, 59)) is None  # 23:59 on the 9th
     assert _special(demo_shop, m.special_current, datetime(2026, 1, 9, 23, 0)) == 24.0  # 00:00 on the 10th
     data = by_key(reader(demo_shop).read([m.special_current]))[(m.special_current, DEFAULT)].data
-    assert data is not None and "- Special price: 24.00 EUR" in data["content"]
+    assert data is not None and "- Special price: €24.00" in data["content"]
 
 
 def test_configured_attributes(demo_shop: Database, shop_manifest: ShopManifest) -> None:
@@ -662,47 +674,48 @@ def test_configurable_price_is_the_lowest_price_of_its_salable_children(make_sho
                 ("RS-HOODIE-CHAZ-M-Gray", "Gray", "M", 52.0, 58.0, True),
                 ("RS-HOODIE-CHAZ-L-Gray", "Gray", "L", 20.0, None, False)]
         return [{"sku": sku, "options": {color_key: words.get(color, color), size_key: words.get(size, size)},
-                 "price": price, "special_price": special, "in_stock": stock}
+                 "price": price, "special_price": special, "display_price": price,
+                 "display_special_price": special, "in_stock": stock}
                 for sku, color, size, price, special, stock in rows]
 
     expected_default = {
-        **HOODIE_DEFAULT, "price": 45.0, "special_price": None,
+        **HOODIE_DEFAULT, "price": 45.0, "special_price": None, "display_price": 45.0,
         "variants": variants("Color", "Size", {}),
         "content": _replaced(
             HOODIE_DEFAULT["content"],
-            ("- Price: 52.00 EUR\n", "- Price: 45.00 EUR\n"),
-            ("| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 52.00 EUR | Out of stock |\n",
-             "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 60.00 EUR, special price 45.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | 50.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | 55.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | 20.00 EUR | Out of stock |\n"),
+            ("- Price: €52.00\n", "- Price: €45.00\n"),
+            ("| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Black | Color: Black, Size: L | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | €52.00 | Out of stock |\n",
+             "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | €60.00, special price €45.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Color: Black, Size: M | €50.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Color: Gray, Size: S | €55.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Color: Gray, Size: M | €52.00 | In stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Color: Gray, Size: L | €20.00 | Out of stock |\n"),
         ),
     }
     fr_words = {"Black": "Noir", "Gray": "Gris", "S": "Petit", "M": "Moyen", "L": "Grand"}
     expected_fr = {
-        **HOODIE_FR, "price": 45.0, "special_price": None,
+        **HOODIE_FR, "price": 45.0, "special_price": None, "display_price": 45.0,
         "variants": variants("Couleur", "Taille", fr_words),
         "content": _replaced(
             HOODIE_FR["content"],
-            ("- Price: 52.00 EUR\n", "- Price: 45.00 EUR\n"),
-            ("| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52.00 EUR | Out of stock |\n",
-             "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 60.00 EUR, special price 45.00 EUR"
-             " | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 50.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 55.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52.00 EUR | In stock |\n"
-             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 20.00 EUR | Out of stock |\n"),
+            ("- Prix: 52,00 €\n", "- Prix: 45,00 €\n"),
+            ("| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-L-Black | Couleur: Noir, Taille: Grand | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 52,00 € | En rupture de stock |\n",
+             "| RS-HOODIE-CHAZ-S-Black | Couleur: Noir, Taille: Petit | 60,00 €, prix spécial 45,00 €"
+             " | En stock |\n"
+             "| RS-HOODIE-CHAZ-M-Black | Couleur: Noir, Taille: Moyen | 50,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-S-Gray | Couleur: Gris, Taille: Petit | 55,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-M-Gray | Couleur: Gris, Taille: Moyen | 52,00 € | En stock |\n"
+             "| RS-HOODIE-CHAZ-L-Gray | Couleur: Gris, Taille: Grand | 20,00 € | En rupture de stock |\n"),
         ),
     }
     for docs in _read_hoodie(db, pid):
@@ -712,8 +725,8 @@ def test_configurable_price_is_the_lowest_price_of_its_salable_children(make_sho
     later = by_key(reader(db, now=datetime(2026, 1, 17, 12, 0)).read([pid]))[(pid, DEFAULT)].data
     assert later is not None
     assert (later["price"], later["special_price"], later["variants"][0]["special_price"]) == (50.0, None, None)
-    assert "- Price: 50.00 EUR\n" in later["content"]
-    assert "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | 60.00 EUR | In stock |\n" in later["content"]
+    assert "- Price: €50.00\n" in later["content"]
+    assert "| RS-HOODIE-CHAZ-S-Black | Color: Black, Size: S | €60.00 | In stock |\n" in later["content"]
 
 
 def test_configurable_without_a_salable_child_has_no_price(make_shop: Any, shop_manifest: ShopManifest) -> None:
@@ -726,18 +739,21 @@ def test_configurable_without_a_salable_child_has_no_price(make_shop: Any, shop_
     db.execute(f"UPDATE {db.table('cataloginventory_stock_item')} SET is_in_stock = 0 WHERE product_id IN"
                f" ({', '.join(['%s'] * len(children))})", children)
     for docs in _read_hoodie(db, pid):
-        for store, expected in ((DEFAULT, HOODIE_DEFAULT), (FR, HOODIE_FR)):
+        for store, expected, words in (
+                (DEFAULT, HOODIE_DEFAULT, ("Price: €52.00", "Availability", "In stock", "Out of stock", "€52.00")),
+                (FR, HOODIE_FR, ("Prix: 52,00 €", "Disponibilité", "En stock", "En rupture de stock", "52,00 €"))):
+            price_line, availability, in_stock, out_of_stock, cell = words
             content = expected["content"]
             for line in content.splitlines():
-                if line.startswith("| RS-HOODIE-CHAZ-") and line.endswith("| In stock |"):
-                    content = _replaced(content, (line + "\n", line.replace("| In stock |", "| Out of stock |") + "\n"))
-            content = _replaced(content, ("- Price: 52.00 EUR\n", ""),
-                                ("- Availability: In stock\n", "- Availability: Out of stock\n"))
+                if line.startswith("| RS-HOODIE-CHAZ-") and line.endswith(f"| {in_stock} |"):
+                    content = _replaced(content, (line + "\n", line.replace(f"| {in_stock} |", f"| {out_of_stock} |") + "\n"))
+            content = _replaced(content, (f"- {price_line}\n", ""),
+                                (f"- {availability}: {in_stock}\n", f"- {availability}: {out_of_stock}\n"))
             assert docs[(pid, store)].data == {
-                **expected, "price": None, "in_stock": False, "content": content,
+                **expected, "price": None, "display_price": None, "in_stock": False, "content": content,
                 "variants": [{**v, "in_stock": False} for v in expected["variants"]],
             }
-            assert "- Price:" not in content and "| 52.00 EUR | Out of stock |" in content
+            assert f"- {price_line}" not in content and f"| {cell} | {out_of_stock} |" in content
 
 
 def test_skus_are_shown_trimmed_and_collapsed_everywhere(make_shop: Any, shop_manifest: ShopManifest) -> None:

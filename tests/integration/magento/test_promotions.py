@@ -51,7 +51,7 @@ CART_1_DEFAULT = {
     "stop_rules_processing": False,
     "apply_to_shipping": False,
     "free_shipping": None,
-    "conditions": "- Subtotal is at least 100.00 EUR",
+    "conditions": "- Subtotal is at least €100.00",
     "actions": None,
     "content": "# 10% off orders over 100\n\n"
                "- Type: Cart price rule\n"
@@ -62,7 +62,7 @@ CART_1_DEFAULT = {
                "- Websites: base, outlet\n\n"
                "Ten percent off every order of 100 or more, no code needed.\n\n"
                "## Conditions\n\n"
-               "- Subtotal is at least 100.00 EUR",
+               "- Subtotal is at least €100.00",
 }
 
 CART_1_FR = {
@@ -70,17 +70,19 @@ CART_1_FR = {
     "store_code": "fr",
     "locale": "fr_FR",
     "label": "10 % de remise dès 100 € d'achat",
+    "discount": {**CART_1_DEFAULT["discount"], "sentence": "10 % de remise"},
+    "conditions": "- Subtotal is at least 100,00 €",
     "content": "# 10% off orders over 100\n\n"
-               "- Label: 10 % de remise dès 100 € d'achat\n"
-               "- Type: Cart price rule\n"
-               "- Discount: 10% off\n"
-               "- Valid from 2025-12-16\n"
-               "- Coupon required: no\n"
-               "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
-               "- Websites: base, outlet\n\n"
+               "- Libellé: 10 % de remise dès 100 € d'achat\n"
+               "- Type: Règle de prix panier\n"
+               "- Remise: 10 % de remise\n"
+               "- Valable à partir du 2025-12-16\n"
+               "- Code promo requis: non\n"
+               "- Groupes de clients: NOT LOGGED IN, General, Wholesale, Retailer\n"
+               "- Sites web: base, outlet\n\n"
                "Ten percent off every order of 100 or more, no code needed.\n\n"
                "## Conditions\n\n"
-               "- Subtotal is at least 100.00 EUR",
+               "- Subtotal is at least 100,00 €",
 }
 
 CART_2_DEFAULT = {
@@ -93,7 +95,7 @@ CART_2_DEFAULT = {
     "label": "Summer coupon: 20 off",
     "from_date": "2026-01-05",
     "to_date": "2026-03-16",
-    "discount": {"simple_action": "cart_fixed", "amount": 20.0, "sentence": "20.00 EUR off the cart",
+    "discount": {"simple_action": "cart_fixed", "amount": 20.0, "sentence": "€20.00 off the cart",
                  "discount_qty": None, "discount_step": 0},
     "currency": "EUR",
     "coupon_required": True,
@@ -109,7 +111,7 @@ CART_2_DEFAULT = {
     "content": "# Summer coupon\n\n"
                "- Label: Summer coupon: 20 off\n"
                "- Type: Cart price rule\n"
-               "- Discount: 20.00 EUR off the cart\n"
+               "- Discount: €20.00 off the cart\n"
                "- Valid from 2026-01-05 to 2026-03-16\n"
                "- Coupon required: yes\n"
                "- Customer groups: NOT LOGGED IN, General\n"
@@ -123,7 +125,7 @@ CART_2_DEFAULT_WITH_CODE = {
     "content": "# Summer coupon\n\n"
                "- Label: Summer coupon: 20 off\n"
                "- Type: Cart price rule\n"
-               "- Discount: 20.00 EUR off the cart\n"
+               "- Discount: €20.00 off the cart\n"
                "- Valid from 2026-01-05 to 2026-03-16\n"
                "- Coupon required: yes\n"
                "- Coupon code: SUMMER20\n"
@@ -142,7 +144,7 @@ CART_3_DEFAULT = {
     "label": "Welcome discount",
     "from_date": "2025-11-16",
     "to_date": None,
-    "discount": {"simple_action": "by_fixed", "amount": 5.0, "sentence": "5.00 EUR off each item (up to 1 item)",
+    "discount": {"simple_action": "by_fixed", "amount": 5.0, "sentence": "€5.00 off each item (up to 1 item)",
                  "discount_qty": 1.0, "discount_step": 0},
     "currency": "EUR",
     "coupon_required": True,
@@ -158,7 +160,7 @@ CART_3_DEFAULT = {
     "content": "# Newsletter welcome codes\n\n"
                "- Label: Welcome discount\n"
                "- Type: Cart price rule\n"
-               "- Discount: 5.00 EUR off each item (up to 1 item)\n"
+               "- Discount: €5.00 off each item (up to 1 item)\n"
                "- Valid from 2025-11-16\n"
                "- Coupon required: yes\n"
                "- Customer groups: General\n"
@@ -176,7 +178,7 @@ CART_7_OUTLET = {
     "label": "Outlet discount",
     "from_date": "2026-01-10",
     "to_date": "2026-02-09",
-    "discount": {"simple_action": "by_fixed", "amount": 5.0, "sentence": "5.00 GBP off each item",
+    "discount": {"simple_action": "by_fixed", "amount": 5.0, "sentence": "£5.00 off each item",
                  "discount_qty": None, "discount_step": 0},
     "currency": "GBP",
     "coupon_required": False,
@@ -192,7 +194,7 @@ CART_7_OUTLET = {
     "content": "# Outlet: 5 off\n\n"
                "- Label: Outlet discount\n"
                "- Type: Cart price rule\n"
-               "- Discount: 5.00 GBP off each item\n"
+               "- Discount: £5.00 off each item\n"
                "- Valid from 2026-01-10 to 2026-02-09\n"
                "- Coupon required: no\n"
                "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
@@ -508,7 +510,7 @@ def test_free_shipping_over_50_says_the_subtotal(make_shop: Any, form: str) -> N
     data = docs[("cart-1", 1)].data
     assert data is not None
     assert data["discount"]["sentence"] == "Free shipping for the whole shipment"
-    assert data["conditions"] == "- Subtotal is at least 50.00 EUR"
+    assert data["conditions"] == "- Subtotal is at least €50.00"
     assert data["actions"] is None
     assert data["content"] == (
         "# Spend $50 or more - shipping is free!\n\n"
@@ -519,11 +521,11 @@ def test_free_shipping_over_50_says_the_subtotal(make_shop: Any, form: str) -> N
         "- Customer groups: NOT LOGGED IN, General, Wholesale, Retailer\n"
         "- Websites: base, outlet\n\n"
         "## Conditions\n\n"
-        "- Subtotal is at least 50.00 EUR"
+        "- Subtotal is at least €50.00"
     )
     outlet = docs[("cart-1", 3)].data
     assert outlet is not None
-    assert outlet["conditions"] == "- Subtotal is at least 50.00 GBP"  # the store view's base currency
+    assert outlet["conditions"] == "- Subtotal is at least £50.00"  # the store view's base currency
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -539,21 +541,28 @@ def test_sku_coupon_rule_says_which_product(make_shop: Any, shop_manifest: ShopM
     db.execute(f"DELETE FROM {db.table('salesrule_label')} WHERE rule_id = 2")
     batch = reader(db).read(["cart-2"])
     assert batch.problems == []
-    for store_id in (1, 2):
+    # the fr store view has the French words; the conditions' own words stay English
+    for store_id, words in ((1, ("Type: Cart price rule", "Discount: 15% off", "Valid from 2026-01-05 to 2026-03-16",
+                                 "Coupon required: yes", "Customer groups", "Websites", "Conditions",
+                                 "Applies to items")),
+                            (2, ("Type: Règle de prix panier", "Remise: 15 % de remise",
+                                 "Valable du 2026-01-05 au 2026-03-16", "Code promo requis: oui", "Groupes de clients",
+                                 "Sites web", "Conditions", "S'applique aux articles"))):
         data = by_key(batch.documents)[("cart-2", store_id)].data
         assert data is not None
+        rule_type, discount, valid, coupon, groups, websites, conditions_heading, items_heading = words
         assert data["content"] == (
             "# 15% off one tee with a code\n\n"
-            "- Type: Cart price rule\n"
-            "- Discount: 15% off\n"
-            "- Valid from 2026-01-05 to 2026-03-16\n"
-            "- Coupon required: yes\n"
-            "- Customer groups: NOT LOGGED IN, General\n"
-            "- Websites: base\n\n"
-            "## Conditions\n\n"
+            f"- {rule_type}\n"
+            f"- {discount}\n"
+            f"- {valid}\n"
+            f"- {coupon}\n"
+            f"- {groups}: NOT LOGGED IN, General\n"
+            f"- {websites}: base\n\n"
+            f"## {conditions_heading}\n\n"
             "- The cart has an item for which all of these are true:\n"
             f"  - SKU is {sku}\n\n"
-            "## Applies to items\n\n"
+            f"## {items_heading}\n\n"
             f"- SKU is {sku}"
         )
 

@@ -18,6 +18,7 @@ from ragsync.documents.render import (
     product_content,
     promotion_content,
 )
+from ragsync.documents.words import words_for
 
 PRODUCT: dict[str, Any] = {
     "store_code": "default",
@@ -53,8 +54,8 @@ PRODUCT_MARKDOWN = """\
 # Beaumont Summit Kit
 
 - SKU: MJ01
-- Price: 42.00 USD
-- Special price: 35.50 USD
+- Price: $42.00
+- Special price: $35.50
 - Availability: In stock
 - Categories: Men > Tops > Jackets; Promotions > Men Sale
 - Climate: Cool, Windy
@@ -66,8 +67,8 @@ PRODUCT_MARKDOWN = """\
 
 | SKU | Options | Price | Availability |
 | --- | --- | --- | --- |
-| MJ01-XS-Orange | Size: XS, Color: Orange | 42.00 USD | In stock |
-| MJ01-S-Red | Size: S, Color: Red | 44.00 USD, special price 39.50 USD | Out of stock |
+| MJ01-XS-Orange | Size: XS, Color: Orange | $42.00 | In stock |
+| MJ01-S-Red | Size: S, Color: Red | $44.00, special price $39.50 | Out of stock |
 
 Light, warm and *windproof*.
 
@@ -83,10 +84,24 @@ def test_product_content() -> None:
     assert product_content(PRODUCT, LABELS) == PRODUCT_MARKDOWN
 
 
-def test_product_content_shows_the_prices_as_the_reader_converted_them() -> None:
-    assert product_content(PRODUCT, LABELS, price_text=money(42.0), special_price_text=money(35.5)) == PRODUCT_MARKDOWN
-    shown = product_content(PRODUCT, LABELS, price_text="42.0000", special_price_text="35.5000")
-    assert "- Price: 42.0000 USD\n- Special price: 35.5000 USD\n" in shown
+def test_product_content_shows_display_prices_in_the_locale_and_its_words() -> None:
+    data = {**PRODUCT, "locale": "vi_VN", "display_currency": "VND", "display_price": 1050000.0,
+            "display_special_price": 887500.0,
+            "variants": [{"sku": "MJ01-S-Red", "options": {"Size": "S"}, "in_stock": False, "price": 44.0,
+                          "special_price": 39.5, "display_price": 1100000.0, "display_special_price": 987500.0}]}
+    shown = product_content(data, LABELS)
+    assert shown.startswith(
+        "# Beaumont Summit Kit\n\n- Mã sản phẩm: MJ01\n- Giá: 1.050.000 ₫\n- Giá khuyến mãi: 887.500 ₫\n"
+        "- Tình trạng: Còn hàng\n- Danh mục: Men > Tops > Jackets; Promotions > Men Sale\n")
+    assert ("## Biến thể\n\n| Mã sản phẩm | Tùy chọn | Giá | Tình trạng |\n| --- | --- | --- | --- |\n"
+            "| MJ01-S-Red | Size: S | 1.100.000 ₫, giá khuyến mãi 987.500 ₫ | Hết hàng |") in shown
+    assert shown.endswith("\n\nURL: https://shop.example.com/beaumont-summit-kit.html")
+
+
+def test_product_content_words_can_come_from_the_reader() -> None:
+    words = words_for("fr_FR", {"price": "Tarif"})
+    shown = product_content({**PRODUCT, "locale": "fr_FR", "variants": []}, LABELS, words=words)
+    assert "- Référence: MJ01\n- Tarif: 42,00 $US\n- Prix spécial: 35,50 $US\n- Disponibilité: En stock\n" in shown
 
 
 def test_product_content_leaves_out_empty_fields() -> None:
@@ -219,3 +234,44 @@ def test_money(value: Any, expected: str) -> None:
 
 def test_number() -> None:
     assert [number(v) for v in (20.0, 12.5, 12.555, 0, Decimal("-0.001"))] == ["20", "12.5", "12.56", "0", "0"]
+
+
+def test_promotion_content_in_the_store_views_language() -> None:
+    data = {**PROMOTION, "locale": "fr_CA", "currency": "EUR",
+            "discount": {"simple_action": "cart_fixed", "amount": 1234.5, "discount_qty": None, "discount_step": 0},
+            "free_shipping": "whole_shipment", "coupon_required": False, "coupon_code": None}
+    assert promotion_content(data) == (
+        "# Summer Sale\n\n- Libellé: 20% off all jackets\n- Type: Règle de prix panier\n"
+        "- Remise: 1 234,50 € de remise sur le panier\n- Livraison gratuite: pour toute la commande\n"
+        "- Valable du 2026-06-01 au 2026-06-30\n- Code promo requis: non\n"
+        "- Groupes de clients: General, Wholesale\n- Sites web: base\n\nApplies to **all** jackets.")
+
+
+def test_free_shipping_is_said_once_in_any_language() -> None:
+    data = {**PROMOTION, "locale": "vi_VN", "discount": {"simple_action": "by_percent", "amount": 0},
+            "free_shipping": "matching_items", "label": "Summer Sale", "coupon_required": None,
+            "from_date": None, "to_date": None, "customer_groups": [], "websites": [], "description": None}
+    assert promotion_content(data) == (
+        "# Summer Sale\n\n- Loại: Quy tắc giá giỏ hàng\n- Giảm giá: Miễn phí vận chuyển cho các sản phẩm phù hợp\n"
+        "- Mã giảm giá: SUMMER20")
+
+
+@pytest.mark.parametrize(("args", "locale", "expected"), [
+    (("by_fixed", 5, "EUR", None, 1), "en_US", "€5.00 off each item (up to 1 item)"),
+    (("by_percent", 12.5, None, None, 3), "fr_FR", "12,5 % de remise (3 articles maximum)"),
+    (("cart_fixed", 200000, "VND"), "vi_VN", "giảm 200.000 ₫ cho giỏ hàng"),
+    (("buy_x_get_y", 1, None, 2), "de_DE", "Kaufe 2, erhalte 1 gratis"),
+    (("to_fixed", 9.99, "GBP"), "en_GB", "price set to £9.99"),
+    (("by_percent", 0, None, None, None, "whole_shipment"), "ar_SA", "شحن مجاني للشحنة بالكامل"),
+    (("by_percent", 10), "pl_PL", "10% off"),
+])
+def test_discount_sentence_in_a_locale(args: tuple[Any, ...], locale: str, expected: str) -> None:
+    assert discount_sentence(*args, locale=locale) == expected
+
+
+def test_category_content_in_the_store_views_language() -> None:
+    data = {"locale": "vi_VN", "name": "Túi", "path": "Phụ kiện > Túi", "description": None,
+            "url": "https://shop.example.com/vi/tui.html"}
+    assert category_content(data) == "# Túi\n\n- Đường dẫn: Phụ kiện > Túi\n\nURL: https://shop.example.com/vi/tui.html"
+    assert category_content({**data, "locale": "ar_AE"}) == (
+        "# Túi\n\n- المسار: Phụ kiện > Túi\n\nالرابط: https://shop.example.com/vi/tui.html")
