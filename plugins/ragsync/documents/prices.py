@@ -83,7 +83,8 @@ def currency_decimals(currency: str | None) -> int:
     return _DECIMALS.get((currency or "").strip().upper(), 2)
 
 
-def _decimal(value: Any) -> Decimal:
+def as_decimal(value: Any) -> Decimal:
+    """Return a value as a Decimal (0 when it is not a finite number)."""
     try:
         result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
@@ -93,7 +94,7 @@ def _decimal(value: Any) -> Decimal:
 
 def convert(amount: Any, rate: Decimal | None, currency: str | None) -> float:
     """Return ``amount`` times ``rate`` (None: 1) rounded to the decimals of ``currency``, as a JSON number."""
-    value = _decimal(amount) * (rate if rate is not None else 1)
+    value = as_decimal(amount) * (rate if rate is not None else 1)
     return float(value.quantize(Decimal(1).scaleb(-currency_decimals(currency)), rounding=ROUND_HALF_UP)) + 0.0
 
 
@@ -124,12 +125,12 @@ def _format_money(amount: Decimal, currency: str, locale: str) -> str:
 
 def format_money(amount: Any, currency: str | None, locale: str | None) -> str:
     """Format an amount of a currency as the locale writes it: ``"$7,000.00"``, ``"175.000.000 ₫"``, ``"7 000,00 €"``."""
-    return _format_money(_decimal(amount), (currency or "").strip().upper(), (locale or "").strip())
+    return _format_money(as_decimal(amount), (currency or "").strip().upper(), (locale or "").strip())
 
 
 def format_number(amount: Any, locale: str | None) -> str:
     """Format a number with at most 2 decimals, no trailing zeros, in the locale's decimal separator: ``"12,5"``."""
-    value = _decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    value = as_decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     text = f"{value:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

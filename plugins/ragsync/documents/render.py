@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ragsync.documents.prices import as_decimal as _decimal
 from ragsync.documents.prices import format_money, format_number
 from ragsync.documents.shapes import (
     CategoryData,
@@ -250,15 +251,6 @@ def number(amount: Any) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
-
-
-def _decimal(value: Any) -> Decimal:
-    """Return a value as a Decimal (0 when it is not a finite number)."""
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
-    return result if result.is_finite() else Decimal(0)
 
 
 def _text(value: Any) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import pytest
+from tests.unit.state.test_queue import START, doc, gone
 
 from ragsync.db import Database
 from ragsync.delivery.policy import retry_schedule
@@ -18,16 +18,6 @@ from ragsync.state.clock import ManualClock
 from ragsync.state.intake import Intake, OpenRow
 from ragsync.state.ledger import Key
 from ragsync.state.queue import QueueRepository
-
-START = datetime(2026, 1, 2, 10, 30)
-
-
-def doc(i: int | str, store: int = 1, **data: Any) -> Document:
-    return Document("product", str(i), store, "save", {"name": f"p{i}", **data}, START)
-
-
-def gone(i: int | str, store: int = 1) -> Document:
-    return Document.delete("product", i, store, START)
 
 
 @pytest.fixture
